@@ -1,0 +1,7 @@
+"""`python -m daemon` is the same as `parquet-exporter`."""
+
+import sys
+
+from daemon.cli import main
+
+sys.exit(main())

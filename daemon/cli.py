@@ -1,0 +1,360 @@
+"""The command line: thin shims over the core. Each command resolves settings once, calls one core
+function, and prints the result; expected failures become one line on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from daemon import __version__
+from daemon.errors import ExporterError
+from daemon.settings import Settings, resolve
+from daemon.specs import BY_NAME
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ExporterClickError(click.ClickException):
+    """An ExporterError on its way out: one line, the error's own exit code."""
+
+    def __init__(self, exc: ExporterError) -> None:
+        super().__init__(str(exc))
+        self.code = exc.exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _exit_code(exc: click.ClickException) -> int:
+    return exc.code if isinstance(exc, ExporterClickError) else exc.exit_code
+
+
+def common(func: F) -> F:
+    """`--root` and `--config` on every command, and ExporterError turned into a one-line message."""
+
+    @click.option(
+        "--root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Repository root holding g/ and knowledge/ (default: current directory).",
+    )
+    @click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="TOML config file (see config/exporter.toml); env PARQUET_EXPORTER_CONFIG.",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, root: Path | None, config_file: Path | None, **kwargs: Any) -> Any:
+        try:
+            settings = resolve({"root": root}, config_file)
+            return func(settings, *args, **kwargs)
+        except ExporterError as exc:
+            raise ExporterClickError(exc) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class DefaultGroup(click.Group):
+    """A group that runs `run` when no command is given."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args:
+            args = ["run"]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="parquet-exporter")
+def cli() -> None:
+    """Convert query-performance reports into hive-partitioned Parquet for DuckDB.
+
+    With no command, runs the daemon (`run`).
+    """
+
+
+# --------------------------------------------------------------------------------------- export
+def _parse_date(_: click.Context, __: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a YYYY-MM-DD date") from None
+
+
+def _kb(n: int | None) -> str:
+    return f"{(n or 0) / 1024:,.0f} KB" if (n or 0) >= 10 * 1024 else f"{(n or 0) / 1024:,.1f} KB"
+
+
+@cli.command()
+@click.option("--date", "date", callback=_parse_date, metavar="YYYY-MM-DD", help="Export the inputs for this date.")
+@click.option("--historical", is_flag=True, help="Export every input, not only the newest of each kind.")
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    type=click.Choice(sorted(BY_NAME)),
+    help="Only this dataset (repeatable).",
+)
+@click.option("--dry-run", is_flag=True, help="Parse and report, write nothing.")
+@click.option("--force", is_flag=True, help="Rewrite outputs even when they are current.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@common
+def export(
+    settings: Settings,
+    date: dt.date | None,
+    historical: bool,
+    datasets: Sequence[str],
+    dry_run: bool,
+    force: bool,
+    as_json: bool,
+) -> int:
+    """Convert report files to Parquet (default: the newest input of each kind)."""
+    from daemon import logconfig
+    from daemon.exporter import Exporter, Mode, Selection
+    from daemon.locking import export_lock
+    from daemon.state import State
+
+    if date is not None and historical:
+        raise click.UsageError("--date and --historical cannot be used together")
+    mode: Mode = "date" if date else "historical" if historical else "latest"
+    selection = Selection(mode=mode, date=date, datasets=frozenset(datasets))
+    logconfig.configure(
+        None if dry_run else settings.log_path,
+        level=settings.log_level,
+        max_bytes=settings.log_max_bytes,
+        backups=settings.log_backups,
+    )
+    printer = _Printer(as_json=as_json, dry_run=dry_run)
+    state_file = settings.state_path / "state.db"
+    try:
+        if dry_run:
+            state = State(state_file, readonly=True) if state_file.exists() else None
+            report = Exporter(settings, state).export(
+                selection, dry_run=True, on_item=printer.item, on_plan=printer.plan
+            )
+        else:
+            with export_lock(settings.state_path), State(state_file) as state:
+                report = Exporter(settings, state).export(
+                    selection, force=force, on_item=printer.item, on_plan=printer.plan
+                )
+    finally:
+        printer.close()
+        logconfig.shutdown()
+    printer.finish(report)
+    return 1 if report.failed else 0
+
+
+class _Printer:
+    """Human output in the work order's style, with a progress bar on a TTY; or one JSON object."""
+
+    def __init__(self, *, as_json: bool, dry_run: bool) -> None:
+        self.as_json = as_json
+        self.dry_run = dry_run
+        self.progress: Any = None
+        self.task: Any = None
+        self.tty = sys.stdout.isatty() and not as_json
+
+    def plan(self, total: int) -> None:
+        if self.tty and total > 1:
+            from rich.progress import Progress
+
+            self.progress = Progress(transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("exporting", total=total)
+
+    def echo(self, text: str) -> None:
+        if self.as_json:
+            return
+        if self.progress is not None:
+            self.progress.console.print(text, markup=False, highlight=False)
+        else:
+            click.echo(text)
+
+    def item(self, o: Any) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task)
+        src = Path(o.source).name
+        if o.status == "skipped":
+            self.echo(f"⊘ {Path(o.output).name if o.output else src} {o.reason}")
+        elif o.status == "failed":
+            self.echo(f"✗ {src}: {o.error}")
+        elif self.dry_run:
+            self.echo(f"✓ Found {src} ({_kb(o.source_bytes)}): {o.rows_in:,} rows, {o.rows_rejected:,} to reject")
+            self.echo(f"→ Would create {o.output}")
+        else:
+            self.echo(f"✓ Parsed {o.rows_in:,} rows from {src}")
+            self.echo(f"✓ Wrote {o.output} ({_kb(o.parquet_bytes)})")
+            self.echo(f"✓ Compression: {_kb(o.source_bytes)} → {_kb(o.parquet_bytes)} ({o.reduction:.1f}% reduction)")
+            if o.rows_rejected:
+                self.echo(f"⚠ Rejected {o.rows_rejected:,} rows → {o.rejects}")
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def finish(self, report: Any) -> None:
+        if self.as_json:
+            click.echo(json.dumps(report.to_json(), indent=2))
+            return
+        if not report.outcomes:
+            click.echo("No input files found.")
+        if self.dry_run:
+            click.echo("DRY RUN - no files written")
+        counts = f"{len(report.written)} new files, {len(report.skipped)} skipped, {len(report.failed)} failed"
+        mark = "✗" if report.failed else "✓"
+        click.echo(f"{mark} Export complete ({counts})")
+
+
+# --------------------------------------------------------------------------------------- schema
+@cli.command()
+@click.option("--write", "mode", flag_value="write", help="Write config/parquet_schema.json and config/views.sql.")
+@click.option("--check", "mode", flag_value="check", help="Exit 1 if the committed files differ from the specs.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the generated files (default: the project's config/).",
+)
+@common
+def schema(settings: Settings, mode: str | None, directory: Path | None) -> int:
+    """Print the Parquet schema of every dataset (generated from the specs)."""
+    from daemon.duck import views_sql_file
+    from daemon.specs import schema_json
+
+    target = directory or Path(__file__).resolve().parent.parent / "config"
+    generated = {"parquet_schema.json": schema_json(), "views.sql": views_sql_file()}
+    if mode is None:
+        click.echo(generated["parquet_schema.json"], nl=False)
+        return 0
+    stale = []
+    for name, text in generated.items():
+        path = target / name
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current != text:
+            stale.append(name)
+            if mode == "write":
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+                click.echo(f"wrote {path}")
+    if mode == "check":
+        if stale:
+            click.echo(f"out of date: {', '.join(stale)} (run: parquet-exporter schema --write)", err=True)
+            return 1
+        click.echo("schema files are current")
+    elif not stale:
+        click.echo("schema files already current")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- validate
+@cli.command()
+@common
+def validate(settings: Settings) -> int:
+    """Check every output with DuckDB: readable, exact schema, row counts equal the state."""
+    from daemon.duck import validate as run_validation
+    from daemon.state import State
+
+    state_file = settings.state_path / "state.db"
+    state = State(state_file, readonly=True) if state_file.exists() else None
+    try:
+        result = run_validation(settings, state)
+    finally:
+        if state is not None:
+            state.close()
+    for problem in result.problems:
+        click.echo(f"✗ {problem}")
+    click.echo(f"Checked {result.files} files, {result.rows:,} rows")
+    if result.query_seconds is not None:
+        click.echo(f"Validation query: {len(result.query_rows)} days in {result.query_seconds * 1000:.1f} ms")
+    click.echo("✓ valid" if not result.problems else f"✗ {len(result.problems)} problem(s)")
+    return 1 if result.problems else 0
+
+
+# ---------------------------------------------------------------------------------------- query
+@cli.command()
+@click.argument("sql")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "markdown"]),
+    default=None,
+    help="Output format (default: table on a terminal, csv otherwise).",
+)
+@common
+def query(settings: Settings, sql: str, fmt: str | None) -> int:
+    """Run SQL with the views (query_performance, index_recommendations, ...) and macros defined."""
+    import duckdb
+
+    from daemon.duck import run_query
+
+    try:
+        result = run_query(settings, sql)
+    except duckdb.Error as exc:
+        raise ExporterClickError(ExporterError(str(exc).splitlines()[0])) from None
+    fmt = fmt or ("table" if sys.stdout.isatty() else "csv")
+    click.echo(_render(result.columns, result.rows, fmt), nl=False)
+    return 0
+
+
+def _render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
+    def cell(v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return v.isoformat(sep=" ") if isinstance(v, dt.datetime) else str(v)
+
+    if fmt == "json":
+        return json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[cell(v) for v in r] for r in rows])
+        return buf.getvalue()
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(cell(v).replace("|", "\\|") for v in r) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for r in rows:
+        table.add_row(*[cell(v) for v in r])
+    buf = io.StringIO()
+    Console(file=buf, force_terminal=sys.stdout.isatty(), width=200).print(table)
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------------------- main
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: returns the exit code (0 ok, 1 failure, 2 usage or config error)."""
+    try:
+        rv = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="parquet-exporter", standalone_mode=False
+        )
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return _exit_code(exc)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return rv if isinstance(rv, int) else 0

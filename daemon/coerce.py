@@ -1,0 +1,151 @@
+"""From raw text to typed columns: polars expressions that type a table of strings and say why a row fails.
+
+Readers hand over a `RawTable`: one String column per input column plus the bookkeeping columns
+below. `coerce()` types it lazily and splits it into the rows to write and the rows to reject, so a
+row is never dropped: it is either in `good` or in `bad` with a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from daemon.specs import Column, DatasetSpec
+
+LINE = "__line"  # 1-based line where the record starts (NULL when unknown)
+RECORD = "__record"  # 1-based record number
+RAW = "__raw"  # the record's raw text
+ERROR = "__error"  # a structural error found by the reader (NULL when none)
+REASON = "__reason"
+BOOKKEEPING = (LINE, RECORD, RAW, ERROR)
+
+_TIME = r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)"
+_OFFSET = r"([Zz]|[+-]\d{2}(?::?\d{2})?)$"
+_TRUE = ("true", "t", "1", "yes")
+_FALSE = ("false", "f", "0", "no")
+
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "TIMESTAMP": pl.Datetime("us"),
+    "VARCHAR": pl.String(),
+    "DOUBLE": pl.Float64(),
+    "BIGINT": pl.Int64(),
+    "BOOLEAN": pl.Boolean(),
+    "DATE": pl.Date(),
+    "JSON": pl.String(),
+}
+
+
+@dataclass
+class RawTable:
+    """A reader's result: string columns named after the spec, plus the bookkeeping columns."""
+
+    frame: pl.DataFrame | pl.LazyFrame
+    extra_columns: list[str] = field(default_factory=list)
+
+
+def timestamp_expr(raw: pl.Expr, source_timezone: str) -> pl.Expr:
+    """Parse ISO 8601 text (`Z`, `+HH:MM`, fractions, or naive in `source_timezone`) to naive UTC micros."""
+    text = raw.str.strip_chars().str.replace(r"^(\d{4}-\d{2}-\d{2})[ Tt]", "${1}T")
+    offset = text.str.extract(_TIME + _OFFSET, 2)
+    base = text.str.replace(_TIME + _OFFSET, "${1}")
+    local = pl.coalesce(
+        base.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
+        base.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit="us"),
+        base.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")),
+    )
+    digits = offset.str.replace_all(":", "")
+    hours = digits.str.slice(1, 2).cast(pl.Int64, strict=False)
+    minutes = (
+        pl.when(digits.str.len_chars() >= 5).then(digits.str.slice(3, 2).cast(pl.Int64, strict=False)).otherwise(0)
+    )
+    sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
+    offset_seconds = pl.when(offset.is_in(["Z", "z"])).then(0).otherwise(sign * (hours * 3600 + minutes * 60))
+    valid_offset = offset.is_in(["Z", "z"]) | ((hours <= 23) & (minutes <= 59))
+    if source_timezone in ("UTC", "Etc/UTC"):
+        naive_utc = local
+    else:
+        naive_utc = (
+            local.dt.replace_time_zone(source_timezone, ambiguous="earliest", non_existent="null")
+            .dt.convert_time_zone("UTC")
+            .dt.replace_time_zone(None)
+        )
+    return (
+        pl.when(offset.is_null())
+        .then(naive_utc)
+        .when(valid_offset)
+        .then(local - pl.duration(seconds=offset_seconds))
+        .otherwise(None)
+    )
+
+
+def typed_expr(column: Column, source_timezone: str) -> pl.Expr:
+    """The expression that types one raw String column to its schema type (NULL when it cannot)."""
+    raw = pl.col(column.name)
+    stripped = raw.str.strip_chars()
+    match column.type:
+        case "TIMESTAMP":
+            expr = timestamp_expr(raw, source_timezone)
+        case "DOUBLE":
+            expr = stripped.cast(pl.Float64, strict=False)
+        case "BIGINT":
+            as_float = stripped.cast(pl.Float64, strict=False)
+            integral = pl.when(as_float == as_float.floor()).then(as_float.cast(pl.Int64, strict=False))
+            expr = pl.coalesce(stripped.cast(pl.Int64, strict=False), integral)
+        case "BOOLEAN":
+            lower = stripped.str.to_lowercase()
+            expr = pl.when(lower.is_in(_TRUE)).then(True).when(lower.is_in(_FALSE)).then(False).otherwise(None)
+        case "VARCHAR" | "JSON":
+            expr = pl.when(raw == "").then(None).otherwise(raw)
+        case _:  # pragma: no cover - specs only use the types above
+            raise ValueError(column.type)
+    return expr.cast(POLARS_TYPES[column.type]).alias(column.name)
+
+
+def _reason_expr(spec: DatasetSpec, typed: dict[str, pl.Expr]) -> pl.Expr:
+    chain: Any = pl.when(pl.col(ERROR).is_not_null()).then(pl.col(ERROR))
+    ts_raw = pl.col("timestamp").str.strip_chars()
+    chain = chain.when(ts_raw.is_null() | (ts_raw == "")).then(pl.lit("timestamp is empty"))
+    for column in spec.input_columns:
+        if column.type in ("VARCHAR", "JSON"):
+            continue
+        raw = pl.col(column.name)
+        failed = raw.is_not_null() & (raw.str.strip_chars() != "") & typed[column.name].is_null()
+        message = pl.concat_str(
+            [pl.lit(f"{column.name}: cannot read '"), raw.str.slice(0, 80), pl.lit(f"' as {column.type}")]
+        )
+        chain = chain.when(failed).then(message)
+    result: pl.Expr = chain.otherwise(None).alias(REASON)
+    return result
+
+
+@dataclass
+class Coerced:
+    """Typed rows ready to write (sorted by timestamp) and rejected rows with their reasons."""
+
+    good: pl.DataFrame
+    bad: pl.DataFrame
+
+    @property
+    def rows_in(self) -> int:
+        return self.good.height + self.bad.height
+
+
+def coerce(table: RawTable, spec: DatasetSpec, timezone: str, source_timezone: str) -> Coerced:
+    """Type a RawTable lazily; every row lands in `good` or in `bad` (never both, never neither)."""
+    lf = table.frame.lazy()
+    typed = {c.name: typed_expr(c, source_timezone) for c in spec.input_columns}
+    staged = lf.with_columns(_reason_expr(spec, typed)).with_columns(
+        [expr.alias(f"__typed_{name}") for name, expr in typed.items()]
+    )
+    ts = pl.col("__typed_timestamp")
+    date_partition = ts.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date().alias("date_partition")
+    good = (
+        staged.filter(pl.col(REASON).is_null())
+        .select([pl.col(f"__typed_{c.name}").alias(c.name) for c in spec.input_columns] + [date_partition])
+        .sort("timestamp", maintain_order=True)
+    )
+    bad = staged.filter(pl.col(REASON).is_not_null()).select(LINE, RECORD, RAW, REASON)
+    good_df, bad_df = pl.collect_all([good, bad])
+    return Coerced(good=good_df, bad=bad_df)

@@ -1,0 +1,449 @@
+"""The conversion core: plan which inputs to export, convert each one, and report what happened.
+
+`Exporter.export()` is what the CLI's `export` command and the daemon's sweep both call. One bad
+input never stops the others: every input ends as written, skipped or failed, with a reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import structlog
+
+from daemon import __version__, readers
+from daemon.coerce import LINE, RAW, REASON, RECORD, Coerced, coerce
+from daemon.errors import (
+    ExporterError,
+    InputError,
+    SourceChanged,
+    TooManyRejects,
+    TransientIOError,
+    UnreadableInput,
+)
+from daemon.inputs import InputFile, Key, discover, output_path, rejects_path, resolve_key
+from daemon.settings import Settings
+from daemon.specs import REJECTS_COLUMNS, DatasetSpec
+from daemon.state import OutputRecord, SourceRecord, State, now_utc
+from daemon.writer import json_columns, read_metadata, remove_if_exists, write_atomic
+
+log = structlog.get_logger("parquet_exporter")
+
+Status = Literal["written", "skipped", "failed"]
+Mode = Literal["latest", "date", "historical"]
+
+
+@dataclass
+class Outcome:
+    """What happened to one input."""
+
+    status: Status
+    dataset: str | None
+    source: str
+    output: str | None
+    rows_in: int | None = None
+    rows_written: int | None = None
+    rows_rejected: int | None = None
+    source_bytes: int | None = None
+    parquet_bytes: int | None = None
+    seconds: float | None = None
+    reason: str | None = None
+    error: str | None = None
+    rejects: str | None = None
+    transient: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        base: dict[str, object] = {"dataset": self.dataset, "source": self.source, "output": self.output}
+        if self.status == "written":
+            base.update(
+                rows_in=self.rows_in,
+                rows_written=self.rows_written,
+                rows_rejected=self.rows_rejected,
+                source_bytes=self.source_bytes,
+                parquet_bytes=self.parquet_bytes,
+                seconds=self.seconds,
+            )
+            if self.rejects:
+                base["rejects"] = self.rejects
+        elif self.status == "skipped":
+            base["reason"] = self.reason
+        else:
+            base["error"] = self.error
+        return base
+
+    @property
+    def reduction(self) -> float | None:
+        if not self.source_bytes or self.parquet_bytes is None:
+            return None
+        return 100.0 * (1 - self.parquet_bytes / self.source_bytes)
+
+
+@dataclass
+class ExportReport:
+    """Every outcome of one export run."""
+
+    dry_run: bool
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def of(self, status: Status) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def written(self) -> list[Outcome]:
+        return self.of("written")
+
+    @property
+    def skipped(self) -> list[Outcome]:
+        return self.of("skipped")
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return self.of("failed")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "dry_run": self.dry_run,
+            "written": [o.to_json() for o in self.written],
+            "skipped": [o.to_json() for o in self.skipped],
+            "failed": [o.to_json() for o in self.failed],
+        }
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which inputs an export looks at."""
+
+    mode: Mode = "latest"
+    date: dt.date | None = None
+    datasets: frozenset[str] = frozenset()
+
+    def wants(self, spec: DatasetSpec) -> bool:
+        return not self.datasets or spec.name in self.datasets
+
+
+@dataclass(frozen=True)
+class Planned:
+    item: InputFile
+    key: Key
+    output: Path
+
+
+@dataclass(frozen=True)
+class SourceBytes:
+    data: bytes
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+def read_source(path: Path) -> SourceBytes:
+    """Read a source once, and fail with SourceChanged if it changed while being read."""
+    try:
+        before = os.stat(path)
+        data = path.read_bytes()
+        after = os.stat(path)
+    except FileNotFoundError:
+        raise SourceChanged(f"{path.name} vanished before it could be read") from None
+    except PermissionError:
+        raise UnreadableInput("permission denied reading the source") from None
+    except IsADirectoryError:
+        raise UnreadableInput("is a directory") from None
+    except OSError as exc:
+        raise TransientIOError(f"reading {path.name}: {exc.strerror or exc}") from None
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
+        raise SourceChanged(f"{path.name} changed while it was being read")
+    return SourceBytes(data, after.st_size, after.st_mtime_ns, hashlib.sha256(data).hexdigest())
+
+
+class Exporter:
+    """Converts inputs under one root; holds the settings and (unless dry-running) the state."""
+
+    def __init__(self, settings: Settings, state: State | None) -> None:
+        self.settings = settings
+        self.state = state
+
+    def rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.settings.root))
+        except ValueError:
+            return str(path)
+
+    # planning ----------------------------------------------------------------------------------
+    def plan(
+        self, selection: Selection, items: Iterable[InputFile] | None = None
+    ) -> tuple[list[Planned], list[Outcome]]:
+        """Resolve keys, apply the selection, and pick one input per output."""
+        planned: list[Planned] = []
+        problems: list[Outcome] = []
+        for item in items if items is not None else discover(self.settings):
+            if not selection.wants(item.spec):
+                continue
+            try:
+                key = resolve_key(item, self.settings)
+            except ExporterError as exc:
+                if selection.mode != "date" or not item.dated:
+                    problems.append(self._failed(item, None, exc, record=True))
+                continue
+            if selection.mode == "date" and selection.date and not key.covers(selection.date, item.spec.key_kind):
+                continue
+            planned.append(Planned(item, key, output_path(self.settings, item.spec, key)))
+        by_output: dict[Path, list[Planned]] = {}
+        for p in planned:
+            by_output.setdefault(p.output, []).append(p)
+        chosen: list[Planned] = []
+        for group in by_output.values():
+            group.sort(key=lambda p: (not p.item.dated, p.item.path.name))
+            chosen.append(group[0])
+            for loser in group[1:]:
+                problems.append(
+                    Outcome(
+                        "skipped",
+                        loser.item.spec.name,
+                        self.rel(loser.item.path),
+                        self.rel(loser.output),
+                        reason=f"superseded by {group[0].item.path.name} (same output)",
+                    )
+                )
+        if selection.mode == "latest":
+            latest: dict[str, Planned] = {}
+            for p in chosen:
+                current = latest.get(p.item.spec.name)
+                if current is None or (p.key.day, p.key.text) > (current.key.day, current.key.text):
+                    latest[p.item.spec.name] = p
+            chosen = list(latest.values())
+        chosen.sort(key=lambda p: (p.item.spec.name, p.key.day, p.item.path.name))
+        return chosen, problems
+
+    def export(
+        self,
+        selection: Selection,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        on_item: Callable[[Outcome], None] | None = None,
+        on_plan: Callable[[int], None] | None = None,
+    ) -> ExportReport:
+        """Plan and convert; never raises for a bad input."""
+        report = ExportReport(dry_run=dry_run)
+        chosen, problems = self.plan(selection)
+        if on_plan:
+            on_plan(len(chosen))
+        for outcome in problems:
+            report.outcomes.append(outcome)
+            if on_item:
+                on_item(outcome)
+        for planned in chosen:
+            outcome = self.convert(planned.item, force=force, dry_run=dry_run)
+            report.outcomes.append(outcome)
+            if on_item:
+                on_item(outcome)
+        return report
+
+    # converting one input --------------------------------------------------------------------
+    def convert(self, item: InputFile, *, force: bool = False, dry_run: bool = False) -> Outcome:
+        """Convert one input (or skip it when its output is current); never raises an ExporterError."""
+        started = time.perf_counter()
+        try:
+            return self._convert(item, force=force, dry_run=dry_run, started=started)
+        except ExporterError as exc:
+            return self._failed(item, None, exc, record=not dry_run)
+        except Exception as exc:
+            log.error("export.internal_error", source=self.rel(item.path), exc_info=True)
+            return self._failed(
+                item, None, InputError(f"internal error: {type(exc).__name__}: {exc}"), record=not dry_run
+            )
+
+    def _convert(self, item: InputFile, *, force: bool, dry_run: bool, started: float) -> Outcome:
+        spec = item.spec
+        source = self.rel(item.path)
+        src = read_source(item.path)
+        key = resolve_key(item, self.settings, src.data)
+        out = output_path(self.settings, spec, key)
+        out_rel = self.rel(out)
+        if not force:
+            reason = self._current(out, out_rel, src.sha256, spec)
+            if reason:
+                self._record_source(source, src, out_rel, "skipped")
+                log.info("export.skipped", dataset=spec.name, source=source, output=out_rel, reason=reason)
+                return Outcome("skipped", spec.name, source, out_rel, reason=reason, source_bytes=src.size)
+        table = readers.read(src.data, spec)
+        if table.extra_columns:
+            log.warning("schema.drift", dataset=spec.name, source=source, extra_columns=table.extra_columns)
+        coerced = coerce(table, spec, self.settings.timezone, self.settings.source_timezone)
+        rows_in, rejected = coerced.rows_in, coerced.bad.height
+        if rows_in and rejected / rows_in > self.settings.max_reject_fraction:
+            first = coerced.bad.row(0, named=True)
+            where = f"line {first[LINE]}" if first[LINE] is not None else f"record {first[RECORD]}"
+            raise TooManyRejects(
+                f"{rejected} of {rows_in} rows rejected (more than {self.settings.max_reject_fraction:.0%});"
+                f" first at {where}: {first[REASON]}"
+            )
+        outcome = Outcome(
+            "written",
+            spec.name,
+            source,
+            out_rel,
+            rows_in=rows_in,
+            rows_written=coerced.good.height,
+            rows_rejected=rejected,
+            source_bytes=src.size,
+        )
+        if dry_run:
+            outcome.seconds = round(time.perf_counter() - started, 4)
+            return outcome
+        metadata = {
+            "version": __version__,
+            "schema_version": str(spec.schema_version),
+            "dataset": spec.name,
+            "source": source,
+            "source_sha256": src.sha256,
+            "source_bytes": str(src.size),
+            "rows_in": str(rows_in),
+            "rows_written": str(coerced.good.height),
+            "rows_rejected": str(rejected),
+            "exported_at": now_utc(),
+        }
+        outcome.parquet_bytes = write_atomic(coerced.good, out, metadata, self.settings, json_columns(spec))
+        outcome.rejects = self._write_rejects(spec, key, source, src.sha256, coerced)
+        outcome.seconds = round(time.perf_counter() - started, 4)
+        self._record_written(outcome, src, spec)
+        return outcome
+
+    def _current(self, out: Path, out_rel: str, sha256: str, spec: DatasetSpec) -> str | None:
+        """Why the existing output is current for this content, or None when it must be (re)written."""
+        if not out.exists():
+            return None
+        if self.state is not None:
+            record = self.state.output(out_rel)
+            if record and record.source_sha256 == sha256 and record.schema_version == spec.schema_version:
+                return "already exists, skipping"
+        meta = read_metadata(out)
+        if meta.get("source_sha256") == sha256 and meta.get("schema_version") == str(spec.schema_version):
+            if self.state is not None and not self.state.readonly:
+                self._backfill(out, out_rel, spec, meta)
+            return "already exists, skipping"
+        return None
+
+    def _backfill(self, out: Path, out_rel: str, spec: DatasetSpec, meta: dict[str, str]) -> None:
+        """Re-learn an output's provenance from its own footer (after the state file was lost)."""
+        assert self.state is not None
+        with contextlib.suppress(KeyError, ValueError):
+            self.state.put_output(
+                OutputRecord(
+                    output=out_rel,
+                    dataset=spec.name,
+                    source=meta.get("source", ""),
+                    source_sha256=meta["source_sha256"],
+                    schema_version=int(meta["schema_version"]),
+                    rows_in=int(meta.get("rows_in", 0)),
+                    rows_written=int(meta.get("rows_written", 0)),
+                    rows_rejected=int(meta.get("rows_rejected", 0)),
+                    source_bytes=int(meta.get("source_bytes", 0)),
+                    parquet_bytes=out.stat().st_size,
+                    exported_at=meta.get("exported_at", now_utc()),
+                )
+            )
+
+    def _write_rejects(self, spec: DatasetSpec, key: Key, source: str, sha256: str, coerced: Coerced) -> str | None:
+        dest = rejects_path(self.settings, spec, key)
+        if coerced.bad.height == 0:
+            remove_if_exists(dest)
+            return None
+        at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        frame = coerced.bad.select(
+            pl.lit(spec.name).alias("dataset"),
+            pl.lit(source).alias("source"),
+            pl.lit(sha256).alias("source_sha256"),
+            pl.col(LINE).alias("line"),
+            pl.col(RECORD).alias("record"),
+            pl.col(RAW).alias("raw"),
+            pl.col(REASON).alias("reason"),
+            pl.lit(at).cast(pl.Datetime("us")).alias("rejected_at"),
+        )
+        assert frame.columns == [c.name for c in REJECTS_COLUMNS]
+        write_atomic(frame, dest, {"dataset": spec.name, "source": source, "source_sha256": sha256}, self.settings)
+        log.warning(
+            "export.rejected_rows",
+            dataset=spec.name,
+            source=source,
+            rows_rejected=coerced.bad.height,
+            rejects=self.rel(dest),
+            first_reason=coerced.bad.item(0, REASON),
+        )
+        return self.rel(dest)
+
+    # bookkeeping -------------------------------------------------------------------------------
+    def _record_source(self, source: str, src: SourceBytes, output: str, status: str) -> None:
+        if self.state is None or self.state.readonly:
+            return
+        self.state.put_source(SourceRecord(source, src.size, src.mtime_ns, src.sha256, output, status, None, now_utc()))
+
+    def _record_written(self, outcome: Outcome, src: SourceBytes, spec: DatasetSpec) -> None:
+        assert outcome.output is not None
+        assert outcome.parquet_bytes is not None
+        log.info(
+            "export.written",
+            dataset=spec.name,
+            source=outcome.source,
+            output=outcome.output,
+            rows=outcome.rows_written,
+            rows_rejected=outcome.rows_rejected,
+            source_kb=round(src.size / 1024, 1),
+            parquet_kb=round(outcome.parquet_bytes / 1024, 1),
+            ratio=f"{outcome.reduction:.1f}%" if outcome.reduction is not None else None,
+            duration_ms=round((outcome.seconds or 0) * 1000, 1),
+        )
+        if self.state is None:
+            return
+        self.state.put_output(
+            OutputRecord(
+                output=outcome.output,
+                dataset=spec.name,
+                source=outcome.source,
+                source_sha256=src.sha256,
+                schema_version=spec.schema_version,
+                rows_in=outcome.rows_in or 0,
+                rows_written=outcome.rows_written or 0,
+                rows_rejected=outcome.rows_rejected or 0,
+                source_bytes=src.size,
+                parquet_bytes=outcome.parquet_bytes,
+                exported_at=now_utc(),
+            )
+        )
+        self._record_source(outcome.source, src, outcome.output, "written")
+        self.state.add_run(
+            dataset=spec.name,
+            source=outcome.source,
+            output=outcome.output,
+            outcome="written",
+            rows_in=outcome.rows_in,
+            rows_written=outcome.rows_written,
+            rows_rejected=outcome.rows_rejected,
+            source_bytes=src.size,
+            parquet_bytes=outcome.parquet_bytes,
+            duration_ms=(outcome.seconds or 0) * 1000,
+        )
+
+    def _failed(self, item: InputFile, output: str | None, exc: ExporterError, *, record: bool) -> Outcome:
+        source = self.rel(item.path)
+        message = str(exc) or type(exc).__name__
+        log.error("export.failed", dataset=item.spec.name, source=source, error=message, error_type=type(exc).__name__)
+        if record and self.state is not None:
+            self.state.add_run(dataset=item.spec.name, source=source, output=output, outcome="failed", error=message)
+            try:
+                st = item.path.stat()
+                size, mtime_ns = st.st_size, st.st_mtime_ns
+            except OSError:
+                size, mtime_ns = -1, -1
+            self.state.put_source(SourceRecord(source, size, mtime_ns, "", output, "failed", message, now_utc()))
+        return Outcome(
+            "failed", item.spec.name, source, output, error=message, transient=isinstance(exc, TransientIOError)
+        )

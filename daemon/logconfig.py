@@ -1,0 +1,88 @@
+"""Logging, configured at the entry point only: structlog JSON lines to the log file.
+
+Each line has `timestamp` (ISO 8601 UTC), `level` and `event` first, then the event's fields, so
+people can filter with `jq 'select(.event == "export.written")'`.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+LOGGER_NAME = "parquet_exporter"
+_FIRST = ("timestamp", "level", "event")
+
+
+def _order_keys(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    ordered = {k: event.pop(k) for k in _FIRST if k in event}
+    ordered.update(event)
+    return ordered
+
+
+def _shared() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+    ]
+
+
+def configure(
+    log_file: Path | None,
+    *,
+    level: str = "info",
+    max_bytes: int = 10 * 1024 * 1024,
+    backups: int = 5,
+    stderr_level: str | None = None,
+) -> None:
+    """Send structlog events as JSON lines to `log_file` (rotating by size), and optionally to stderr."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.propagate = False
+    logger.setLevel(level.upper())
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _order_keys,
+            structlog.processors.JSONRenderer(ensure_ascii=False, default=str),
+        ],
+    )
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
+        )
+        file_handler.setFormatter(formatter)
+        logger.addHandler(file_handler)
+    if stderr_level is not None:
+        err = logging.StreamHandler(sys.stderr)
+        err.setLevel(stderr_level.upper())
+        err.setFormatter(formatter)
+        logger.addHandler(err)
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    structlog.configure(
+        processors=[*_shared(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def shutdown() -> None:
+    """Flush and close the handlers (the CLI calls this before exiting)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        handler.flush()
+        handler.close()
+        logger.removeHandler(handler)

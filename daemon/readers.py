@@ -1,0 +1,358 @@
+"""Readers: turn an input's bytes into a RawTable of strings, one reader per input kind.
+
+Readers never type values (that is `coerce`); they find records, match columns, and mark records
+that are structurally broken (`__error`) so they are rejected with a reason instead of dropped.
+A file that cannot be read at all raises an `InputError` subclass with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import json
+import math
+import re
+import shlex
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
+
+from daemon.coerce import ERROR, LINE, RAW, RECORD, RawTable
+from daemon.errors import SchemaMismatch, UnreadableInput
+from daemon.specs import DatasetSpec
+
+_DELIMITERS = (",", ";", "\t", "|")
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def decode(data: bytes) -> str:
+    """Decode UTF-8 (with or without BOM) or BOM-marked UTF-16; anything else is unreadable."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise UnreadableInput(f"invalid UTF-16 at byte {exc.start}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableInput(f"not UTF-8: invalid byte 0x{data[exc.start]:02x} at offset {exc.start}") from None
+
+
+def _frame(spec: DatasetSpec, columns: dict[str, list[str | None]], bookkeeping: dict[str, list[Any]]) -> pl.DataFrame:
+    data: dict[str, pl.Series] = {
+        LINE: pl.Series(LINE, bookkeeping[LINE], dtype=pl.Int64),
+        RECORD: pl.Series(RECORD, bookkeeping[RECORD], dtype=pl.Int64),
+        RAW: pl.Series(RAW, bookkeeping[RAW], dtype=pl.String),
+        ERROR: pl.Series(ERROR, bookkeeping[ERROR], dtype=pl.String),
+    }
+    n = len(bookkeeping[RECORD])
+    for column in spec.input_columns:
+        values = columns.get(column.name)
+        data[column.name] = pl.Series(column.name, values if values is not None else [None] * n, dtype=pl.String)
+    return pl.DataFrame(data)
+
+
+def _empty_bookkeeping() -> dict[str, list[Any]]:
+    return {LINE: [], RECORD: [], RAW: [], ERROR: []}
+
+
+# --------------------------------------------------------------------------------------------- CSV
+def _records(text: str) -> Iterator[tuple[int, str, list[str]]]:
+    """Yield (start_line, raw_text, fields) for each CSV record; blank lines are skipped."""
+    consumed: list[str] = []
+    line_no = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal line_no
+        for line in io.StringIO(text, newline=""):
+            line_no += 1
+            consumed.append(line)
+            yield line
+
+    delimiter = _sniff_delimiter(text)
+    reader = csv.reader(lines(), delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            start = line_no - len(consumed) + 1
+            raw = "".join(consumed)
+            consumed.clear()
+            yield start, raw.rstrip("\r\n"), ["\x00csv-error", str(exc)]
+            continue
+        start = line_no - len(consumed) + 1
+        raw = "".join(consumed).rstrip("\r\n")
+        consumed.clear()
+        if not fields:
+            continue
+        yield start, raw, fields
+
+
+def _sniff_delimiter(text: str) -> str:
+    """Pick the delimiter that splits the header line into the most names (comma on a tie)."""
+    first = next((line for line in io.StringIO(text, newline="") if line.strip()), "")
+    best, best_count = ",", 0
+    for delimiter in _DELIMITERS:
+        count = len(next(csv.reader([first], delimiter=delimiter), []))
+        if count > best_count:
+            best, best_count = delimiter, count
+    return best
+
+
+def _normalise_header(name: str) -> str:
+    return name.strip().strip('"').strip().lower()
+
+
+def read_csv(data: bytes, spec: DatasetSpec) -> RawTable:
+    """Read a CSV report: columns matched by header name in any order; ragged records marked."""
+    text = decode(data)
+    records = _records(text)
+    try:
+        header_line, _, header = next(records)
+    except StopIteration:
+        raise UnreadableInput("empty file: no header row") from None
+    if header and header[0] == "\x00csv-error":
+        raise UnreadableInput(f"unreadable header (line {header_line}): {header[1]}")
+    names = [_normalise_header(h) for h in header]
+    seen: set[str] = set()
+    duplicated = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if duplicated:
+        raise SchemaMismatch(f"duplicated column(s): {', '.join(duplicated)}")
+    known = {c.name for c in spec.input_columns}
+    missing = [c.name for c in spec.input_columns if c.required and c.name not in names]
+    if missing:
+        raise SchemaMismatch(f"missing required column(s): {', '.join(missing)}")
+    positions = {name: i for i, name in enumerate(names) if name in known}
+    extra = [header[i].strip() for i, name in enumerate(names) if name not in known]
+    width = len(names)
+    columns: dict[str, list[str | None]] = {name: [] for name in positions}
+    book = _empty_bookkeeping()
+    for record_no, (line, raw, fields) in enumerate(records, start=1):
+        book[LINE].append(line)
+        book[RECORD].append(record_no)
+        book[RAW].append(raw)
+        malformed = bool(fields) and fields[0] == "\x00csv-error"
+        ok = not malformed and len(fields) == width
+        if malformed:
+            book[ERROR].append(f"malformed CSV: {fields[1]}")
+        elif not ok:
+            book[ERROR].append(f"expected {width} fields, found {len(fields)}")
+        else:
+            book[ERROR].append(None)
+        for name, index in positions.items():
+            columns[name].append(fields[index] if ok else None)
+    return RawTable(frame=_frame(spec, columns, book), extra_columns=extra)
+
+
+# ------------------------------------------------------------------------------------------- JSON
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(text: str) -> Any:
+    """Strict RFC 8259 JSON: no NaN/Infinity; deep nesting fails cleanly instead of crashing."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise UnreadableInput("JSON nested too deeply") from None
+    except ValueError as exc:
+        raise UnreadableInput(f"invalid JSON: {exc}") from None
+
+
+def _scalar_text(value: Any) -> tuple[str | None, str | None]:
+    """A JSON value as text for typing, or an error for values that are not scalars."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        return ("true" if value else "false"), None
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, int):
+        return str(value), None
+    if isinstance(value, float):
+        return (repr(value) if math.isfinite(value) else None), None
+    return None, f"is a JSON {type(value).__name__.replace('dict', 'object').replace('list', 'array')}, not a scalar"
+
+
+def _report_timestamp(document: Any) -> Any:
+    return document.get("timestamp") if isinstance(document, dict) else None
+
+
+def read_index_advisor(data: bytes, spec: DatasetSpec) -> RawTable:
+    """Read an index-advisor report: an object with `timestamp` and a `recommendations` array."""
+    document = load_json(decode(data))
+    if not isinstance(document, dict) or not isinstance(document.get("recommendations"), list):
+        raise UnreadableInput("expected a JSON object with a 'recommendations' array")
+    report_ts, problem = _scalar_text(_report_timestamp(document))
+    if problem:
+        raise UnreadableInput(f"report timestamp {problem}")
+    known = {c.name for c in spec.input_columns}
+    columns: dict[str, list[str | None]] = {c.name: [] for c in spec.input_columns}
+    book = _empty_bookkeeping()
+    extra: set[str] = set()
+    for record_no, item in enumerate(document["recommendations"], start=1):
+        book[LINE].append(None)
+        book[RECORD].append(record_no)
+        book[RAW].append(json.dumps(item, ensure_ascii=False)[:10_000])
+        values: dict[str, str | None] = {name: None for name in known}
+        error: str | None = None
+        if not isinstance(item, dict):
+            error = f"recommendations[{record_no - 1}] is not an object"
+        else:
+            values["timestamp"] = report_ts
+            for key, value in item.items():
+                name = spec.aliases.get(key, key)
+                if name not in known:
+                    extra.add(key)
+                    continue
+                text, problem = _scalar_text(value)
+                if problem and error is None:
+                    error = f"{name} {problem}"
+                values[name] = text if text is not None or name != "timestamp" else report_ts
+        book[ERROR].append(error)
+        for name in known:
+            columns[name].append(values[name] if error is None else None)
+    return RawTable(frame=_frame(spec, columns, book), extra_columns=sorted(extra))
+
+
+def index_advisor_timestamp(data: bytes) -> str | None:
+    """The report-level timestamp text of an index-advisor report (for its key), if any."""
+    document = load_json(decode(data))
+    value = _report_timestamp(document)
+    return value if isinstance(value, str) else None
+
+
+# ---------------------------------------------------------------------------------------- summary
+_TS = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?"
+_EVENT_LINE = re.compile(rf"\[?(?P<ts>{_TS})\]?\s+(?P<event>\S+)(?:\s+(?P<rest>.*))?")
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_LABEL_LINE = re.compile(rf"(?P<label>[A-Za-z][^:]*?)\s*:\s*(?P<value>{_NUMBER})")
+_NUMBER_RE = re.compile(_NUMBER)
+
+
+def snake_case(label: str) -> str:
+    """`Indexes Created (total)` -> `indexes_created_total`."""
+    words = re.findall(r"[A-Za-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", label))
+    return "_".join(w.lower() for w in words)
+
+
+def _summary_line(text: str, last_ts: str | None) -> tuple[dict[str, str | None], str | None, str | None]:
+    """Parse one summary line: (values, error, timestamp seen on this line)."""
+    values: dict[str, str | None] = {}
+    if text.startswith("{"):
+        try:
+            obj = load_json(text)
+        except UnreadableInput as exc:
+            return values, str(exc), None
+        if not isinstance(obj, dict):
+            return values, "JSON line is not an object", None
+        metadata: dict[str, Any] = {}
+        if isinstance(obj.get("metadata"), dict):
+            metadata.update(obj.pop("metadata"))
+        ts_value = obj.pop("timestamp", None)
+        ts, problem = _scalar_text(ts_value)
+        if problem:
+            return values, f"timestamp {problem}", None
+        values["timestamp"] = ts if ts is not None else last_ts
+        for name in ("event_type", "metric_name", "metric_value"):
+            text_value, problem = _scalar_text(obj.pop(name, None))
+            if problem:
+                return values, f"{name} {problem}", ts
+            values[name] = text_value
+        metadata.update(obj)
+        values["metadata"] = json.dumps(metadata, ensure_ascii=False) if metadata else None
+        if values["timestamp"] is None:
+            return values, "no timestamp on this line or any line above", ts
+        return values, None, ts
+    event = _EVENT_LINE.fullmatch(text)
+    if event:
+        ts = event["ts"]
+        try:
+            tokens = shlex.split(event["rest"] or "", comments=False, posix=True)
+        except ValueError as exc:
+            return values, f"cannot split key=value pairs: {exc}", ts
+        pairs = [token.partition("=") for token in tokens]
+        if not pairs or not pairs[0][1] or not _NUMBER_RE.fullmatch(pairs[0][2]):
+            return values, "expected METRIC=NUMBER after the event type", ts
+        bad = [token for token, (_, eq, _) in zip(tokens, pairs, strict=True) if not eq]
+        if bad:
+            return values, f"expected key=value, found '{bad[0]}'", ts
+        metadata = {key: value for key, _, value in pairs[1:]}
+        values.update(
+            timestamp=ts,
+            event_type=event["event"],
+            metric_name=pairs[0][0],
+            metric_value=pairs[0][2],
+            metadata=json.dumps(metadata, ensure_ascii=False) if metadata else None,
+        )
+        return values, None, ts
+    label = _LABEL_LINE.fullmatch(text)
+    if label:
+        if last_ts is None:
+            return values, "summary line has no timestamped line above it", None
+        values.update(
+            timestamp=last_ts,
+            event_type="summary",
+            metric_name=snake_case(label["label"]),
+            metric_value=label["value"],
+            metadata=None,
+        )
+        return values, None, None
+    return values, "line fits no summary grammar (JSON, 'TIMESTAMP EVENT METRIC=NUMBER', 'Label: NUMBER')", None
+
+
+def _summary_lines(text: str) -> Iterator[tuple[int, str]]:
+    for line_no, line in enumerate(io.StringIO(text, newline=""), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            yield line_no, stripped
+
+
+def read_summary(data: bytes, spec: DatasetSpec) -> RawTable:
+    """Read an optimization summary: one event per line in one of three grammars."""
+    text = decode(data)
+    columns: dict[str, list[str | None]] = {c.name: [] for c in spec.input_columns}
+    book = _empty_bookkeeping()
+    last_ts: str | None = None
+    for record_no, (line_no, line) in enumerate(_summary_lines(text), start=1):
+        values, error, seen_ts = _summary_line(line, last_ts)
+        last_ts = seen_ts or last_ts
+        book[LINE].append(line_no)
+        book[RECORD].append(record_no)
+        book[RAW].append(line)
+        book[ERROR].append(error)
+        for column in spec.input_columns:
+            columns[column.name].append(values.get(column.name) if error is None else None)
+    return RawTable(frame=_frame(spec, columns, book))
+
+
+def first_summary_timestamp(data: bytes) -> str | None:
+    """The timestamp text of a summary's first timestamped line (for its key), if any."""
+    for _, line in _summary_lines(decode(data)):
+        _, _, ts = _summary_line(line, None)
+        if ts:
+            return ts
+    return None
+
+
+READERS = {"csv": read_csv, "index_advisor": read_index_advisor, "summary": read_summary}
+
+
+def read(data: bytes, spec: DatasetSpec) -> RawTable:
+    """Dispatch to the spec's reader."""
+    return READERS[spec.reader](data, spec)
+
+
+def parse_instant(text: str, source_timezone: dt.tzinfo) -> dt.datetime | None:
+    """An ISO 8601 text as an aware datetime (naive = source timezone), or None when unparseable."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=source_timezone)

@@ -1,0 +1,169 @@
+"""Atomic Parquet writing: temporary name in the same folder, fsync, rename; and reading our metadata back.
+
+A crash can never leave a partial file under a `.parquet` name: temporary files are called
+`.<name>.tmp-<pid>-<token>` and are removed by `clean_temporaries()` at the next start.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from daemon.errors import ExporterError, OutputError, from_os_error
+from daemon.settings import Settings
+from daemon.specs import DatasetSpec
+
+META_PREFIX = "parquet_exporter."
+TMP_MARK = ".tmp-"
+
+
+def temporary_name(dest: Path) -> Path:
+    """A sibling name for `dest` that never ends in `.parquet` (so no reader or glob picks it up)."""
+    return dest.with_name(f".{dest.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def is_temporary(path: Path) -> bool:
+    return path.name.startswith(".") and TMP_MARK in path.name
+
+
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _map_engine_error(exc: Exception, what: str) -> ExporterError:
+    """Polars and DuckDB report OS failures as their own exceptions; recover the OS meaning."""
+    if isinstance(exc, OSError):
+        return from_os_error(exc, what)
+    text = str(exc)
+    if "No space left" in text or "ENOSPC" in text:
+        return from_os_error(OSError(errno.ENOSPC, "No space left on device"), what)
+    if "Permission denied" in text or "Read-only file system" in text:
+        return OutputError(f"{what}: {text.splitlines()[0]}")
+    return OutputError(f"{what}: {text.splitlines()[0] if text else type(exc).__name__}")
+
+
+def write_atomic(
+    frame: pl.DataFrame,
+    dest: Path,
+    metadata: Mapping[str, str],
+    settings: Settings,
+    json_columns: tuple[str, ...] = (),
+) -> int:
+    """Write `frame` to `dest` atomically with zstd (by default), statistics and key-value metadata.
+
+    Returns the size of the written file in bytes.
+    """
+    kv = {META_PREFIX + k: v for k, v in metadata.items()}
+    what = f"writing {dest.name}"
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise from_os_error(exc, what) from None
+    tmp = temporary_name(dest)
+    staged = tmp.with_name(tmp.name + "-stage")
+    try:
+        if json_columns:
+            # polars cannot tag a column with Parquet's JSON logical type; DuckDB can, so the small
+            # JSON-carrying datasets are staged by polars and re-encoded by DuckDB.
+            frame.write_parquet(staged, compression="uncompressed", statistics=False)
+            _duckdb_copy(staged, tmp, kv, settings, json_columns)
+        else:
+            frame.write_parquet(
+                tmp,
+                compression=settings.compression,
+                compression_level=_level(settings),
+                statistics=True,
+                row_group_size=settings.row_group_size,
+                metadata=kv,
+            )
+        _fsync_path(tmp)
+        os.replace(tmp, dest)
+        _fsync_path(dest.parent, directory=True)
+    except ExporterError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - engine errors are mapped to the error tree
+        raise _map_engine_error(exc, what) from None
+    finally:
+        for leftover in (tmp, staged):
+            try:
+                leftover.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                pass
+    return dest.stat().st_size
+
+
+def _level(settings: Settings) -> int | None:
+    return settings.compression_level if settings.compression in ("zstd", "gzip", "brotli") else None
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _duckdb_copy(
+    src: Path, dest: Path, kv: Mapping[str, str], settings: Settings, json_columns: tuple[str, ...]
+) -> None:
+    replace = ", ".join(f'"{c}"::JSON AS "{c}"' for c in json_columns)
+    kv_sql = ", ".join(f"{_sql_text(k)}: {_sql_text(v)}" for k, v in kv.items())
+    codec = settings.compression.upper()
+    options = ["FORMAT parquet", f"COMPRESSION {codec}", f"ROW_GROUP_SIZE {settings.row_group_size}"]
+    if settings.compression == "zstd":
+        options.append(f"COMPRESSION_LEVEL {settings.compression_level}")
+    if kv_sql:
+        options.append(f"KV_METADATA {{{kv_sql}}}")
+    with duckdb.connect() as con:
+        con.execute("SET threads TO 1")
+        con.execute(
+            f"COPY (SELECT * REPLACE ({replace}) FROM read_parquet({_sql_text(str(src))}, hive_partitioning = false)) "
+            f"TO {_sql_text(str(dest))} ({', '.join(options)})"
+        )
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """Our key-value metadata from a Parquet footer (empty when the file is not ours or unreadable)."""
+    try:
+        raw = pl.read_parquet_metadata(path)
+    except Exception:  # noqa: BLE001 - an unreadable footer just means "not ours, rewrite it"
+        return {}
+    return {k[len(META_PREFIX) :]: v for k, v in raw.items() if k.startswith(META_PREFIX)}
+
+
+def remove_if_exists(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def iter_temporaries(folder: Path) -> Iterator[Path]:
+    if not folder.is_dir():
+        return
+    for path in folder.rglob(".*" + TMP_MARK + "*"):
+        if is_temporary(path):
+            yield path
+
+
+def clean_temporaries(folder: Path) -> list[Path]:
+    """Remove temporary files left by a crash under `folder`; returns what was removed."""
+    removed = []
+    for path in iter_temporaries(folder):
+        if remove_if_exists(path):
+            removed.append(path)
+    return removed
+
+
+def json_columns(spec: DatasetSpec) -> tuple[str, ...]:
+    return tuple(c.name for c in spec.columns if c.type == "JSON")

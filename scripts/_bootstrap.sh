@@ -1,0 +1,43 @@
+# Sourced by scripts/run and scripts/test: make sure uv exists, then sync the locked environment
+# into .venv. Needs only python3 (>= 3.11) and access to the package registry.
+set -euo pipefail
+
+PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+UV_VERSION="0.13.9"
+export UV_PYTHON_DOWNLOADS=never
+export UV_PROJECT_ENVIRONMENT="$PROJECT_DIR/.venv"
+
+find_python() {
+    local candidate
+    for candidate in python3.13 python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    echo "parquet-exporter needs Python >= 3.11 on PATH" >&2
+    return 1
+}
+
+find_uv() {
+    if command -v uv >/dev/null 2>&1; then
+        command -v uv
+    elif [ -x "$PROJECT_DIR/.tools/uv/bin/uv" ]; then
+        echo "$PROJECT_DIR/.tools/uv/bin/uv"
+    else
+        local python
+        python="$(find_python)"
+        echo "bootstrap: installing uv $UV_VERSION into .tools/uv" >&2
+        "$python" -m venv "$PROJECT_DIR/.tools/uv" >&2
+        "$PROJECT_DIR/.tools/uv/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION" >&2
+        echo "$PROJECT_DIR/.tools/uv/bin/uv"
+    fi
+}
+
+bootstrap() {
+    local uv python
+    uv="$(find_uv)"
+    python="$(find_python)"
+    (cd "$PROJECT_DIR" && "$uv" sync --locked --quiet --python "$python") >&2
+}

@@ -1,0 +1,56 @@
+"""End-to-end smoke tests of the export command through `main()`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from daemon.cli import main
+from tests.conftest import WriteCsv
+
+
+def test_export_writes_partitioned_parquet_with_exact_schema(
+    root: Path, write_daily: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A daily CSV becomes query_perf/year=YYYY/month=MM/query_perf_YYYYMMDD.parquet with the schema's types."""
+    write_daily("20251028")
+    assert main(["export", "--root", str(root), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    out = root / "knowledge/optimize/parquet/query_perf/year=2025/month=10/query_perf_20251028.parquet"
+    assert [w["output"] for w in report["written"]] == [str(out.relative_to(root))]
+    described = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{out}', hive_partitioning=false)").fetchall()
+    assert [(r[0], r[1]) for r in described] == [
+        ("timestamp", "TIMESTAMP"),
+        ("query_hash", "VARCHAR"),
+        ("query_type", "VARCHAR"),
+        ("execution_time_ms", "DOUBLE"),
+        ("rows_examined", "BIGINT"),
+        ("rows_returned", "BIGINT"),
+        ("cache_hit", "BOOLEAN"),
+        ("table_name", "VARCHAR"),
+        ("index_used", "VARCHAR"),
+        ("cpu_time_ms", "DOUBLE"),
+        ("io_wait_ms", "DOUBLE"),
+        ("date_partition", "DATE"),
+    ]
+    assert duckdb.execute(f"SELECT count(*) FROM '{out}'").fetchone() == (5,)
+
+
+def test_second_run_skips(root: Path, write_daily: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rerun writes nothing and says "already exists, skipping"."""
+    write_daily("20251028")
+    assert main(["export", "--root", str(root)]) == 0
+    capsys.readouterr()
+    assert main(["export", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "query_perf_20251028.parquet already exists, skipping" in out
+    assert "(0 new files, 1 skipped, 0 failed)" in out
+
+
+def test_usage_error_exits_2(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--date with a non-date is a usage error with exit code 2."""
+    assert main(["export", "--root", str(root), "--date", "2025-13-01"]) == 2
+    assert "not a YYYY-MM-DD date" in capsys.readouterr().err
