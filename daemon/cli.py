@@ -342,6 +342,139 @@ def _render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
     return buf.getvalue()
 
 
+# ------------------------------------------------------------------------------------------ run
+@cli.command()
+@click.option("--once", is_flag=True, help="Clean up, sweep, drain the queue, print counts and exit.")
+@common
+def run(settings: Settings, once: bool) -> int:
+    """Run the daemon: watch the input folders, convert settled files, sweep daily."""
+    import signal
+
+    from daemon import logconfig
+    from daemon.service import Service
+
+    logconfig.configure(
+        settings.log_path,
+        level=settings.log_level,
+        max_bytes=settings.log_max_bytes,
+        backups=settings.log_backups,
+        stderr_level="error",
+    )
+    service = Service(settings)
+
+    def stop(signum: int, _: object) -> None:
+        service.request_stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: logconfig.reopen())
+    try:
+        counters = service.run(once=once)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        logconfig.shutdown()
+    if once:
+        click.echo(
+            f"{counters.written} written, {counters.skipped} skipped, {counters.failed} failed"
+            f" ({counters.rows_written:,} rows, {counters.rows_rejected:,} rejected)"
+        )
+    return 1 if once and counters.failed else 0
+
+
+# --------------------------------------------------------------------------------------- status
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@common
+def status(settings: Settings, as_json: bool) -> int:
+    """Daemon up or down, next sweep, last exports, current failures, totals."""
+    from dataclasses import asdict
+
+    from daemon.health import gather
+
+    facts = gather(settings)
+    if as_json:
+        click.echo(json.dumps(asdict(facts), indent=2, default=str))
+        return 0
+    up = f"up (pid {facts.pid})" if facts.daemon_up else "down"
+    click.echo(f"daemon:        {up}")
+    click.echo(f"next sweep:    {facts.next_sweep}")
+    click.echo(f"last sweep:    {facts.last_sweep or '-'}")
+    reduction = f"{facts.mean_reduction:.1f}%" if facts.mean_reduction is not None else "-"
+    rate = f"{100 * facts.success_rate_7d:.1f}%" if facts.success_rate_7d is not None else "-"
+    click.echo(
+        f"totals:        {facts.files} files, {facts.rows:,} rows, {_kb(facts.storage_bytes)} on disk,"
+        f" mean compression {reduction}, 7-day success {rate}"
+    )
+    click.echo(f"failures:      {len(facts.failures)}")
+    for failure in facts.failures:
+        click.echo(f"  ✗ {failure['source']}: {failure['error']}")
+    click.echo("last exports:")
+    for r in facts.recent:
+        detail = f"{r['rows_written']} rows" if r["outcome"] == "written" else (r["error"] or "")
+        click.echo(f"  {r['at']}  {r['outcome']:<8} {r['source']}  {detail}")
+    return 0
+
+
+@cli.command()
+@common
+def health(settings: Settings) -> int:
+    """Exit 0 OK, 1 WARNING, 2 CRITICAL (Nagios convention), with one line saying why."""
+    from daemon.health import LEVEL_NAMES, gather, judge
+
+    level, reasons = judge(gather(settings), settings.storage_alert_gb)
+    click.echo(f"{LEVEL_NAMES[level]} - {'; '.join(reasons) if reasons else 'daemon up, exports current'}")
+    return level
+
+
+# ----------------------------------------------------------------------------------------- logs
+@cli.command()
+@click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new lines (across rotation).")
+@click.option("-n", "lines", type=int, default=20, show_default=True, help="How many past lines to show (0: all).")
+@click.option("--level", type=click.Choice(["debug", "info", "warning", "error"]), help="Minimum level.")
+@click.option("--event", "event_prefix", help="Only events starting with this prefix, e.g. export.")
+@click.option("--since", help="Only lines newer than this: 15m, 1h, 2d or an ISO 8601 instant.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON lines.")
+@common
+def logs(
+    settings: Settings,
+    follow_: bool,
+    lines: int,
+    level: str | None,
+    event_prefix: str | None,
+    since: str | None,
+    as_json: bool,
+) -> int:
+    """Show the daemon's log for people: filtered, coloured on a terminal."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from daemon.logview import Filter, follow, human, parse_since, tail
+
+    try:
+        since_at = parse_since(since, dt.datetime.now(dt.UTC)) if since else None
+    except ValueError:
+        raise click.BadParameter(f"'{since}' is not a duration (15m, 1h, 2d) or ISO instant") from None
+    flt = Filter(level=level, event_prefix=event_prefix, since=since_at)
+    console = Console(highlight=False, soft_wrap=True)
+
+    def show(line: str) -> None:
+        if as_json or not sys.stdout.isatty():
+            click.echo(line if as_json else human(line)[0])
+        else:
+            text, style = human(line)
+            console.print(Text(text, style=style))
+
+    for line in tail(settings.log_path, settings.log_backups, lines or None, flt):
+        show(line)
+    if follow_:
+        try:
+            for line in follow(settings.log_path, flt, stop=lambda: False):
+                show(line)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 # ----------------------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: returns the exit code (0 ok, 1 failure, 2 usage or config error)."""

@@ -10,6 +10,7 @@
     ├── TransientIOError          an OS-level failure that may succeed on retry
     │   └── SourceChanged         the source changed or vanished while it was read
     ├── OutputError               the output folder cannot be written (permissions, no space)
+    ├── Abandoned                 a conversion was abandoned (timeout or shutdown); nothing was written
     └── AlreadyRunning            another process holds the lock for this root
 
 Only the CLI edge turns these into a one-line message and an exit code.
@@ -62,6 +63,10 @@ class SourceChanged(TransientIOError):
 
 class OutputError(ExporterError):
     """The output cannot be written: permissions, a read-only or full file system."""
+
+
+class Abandoned(ExporterError):
+    """A conversion ran past its timeout or the daemon stopped; its output was not published."""
 
 
 class AlreadyRunning(ExporterError):

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -248,11 +249,28 @@ class Exporter:
         return report
 
     # converting one input --------------------------------------------------------------------
-    def convert(self, item: InputFile, *, force: bool = False, dry_run: bool = False) -> Outcome:
-        """Convert one input (or skip it when its output is current); never raises an ExporterError."""
+    def convert(
+        self,
+        item: InputFile,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        raise_transient: bool = False,
+        cancel: threading.Event | None = None,
+    ) -> Outcome:
+        """Convert one input (or skip it when its output is current).
+
+        Never raises an ExporterError, except a TransientIOError when `raise_transient` is set (so the
+        daemon can retry it; it then calls `record_failure` once it gives up). Setting `cancel` before
+        the output is published abandons the conversion without writing anything.
+        """
         started = time.perf_counter()
         try:
-            return self._convert(item, force=force, dry_run=dry_run, started=started)
+            return self._convert(item, force=force, dry_run=dry_run, started=started, cancel=cancel)
+        except TransientIOError as exc:
+            if raise_transient:
+                raise
+            return self._failed(item, None, exc, record=not dry_run)
         except ExporterError as exc:
             return self._failed(item, None, exc, record=not dry_run)
         except Exception as exc:
@@ -261,13 +279,25 @@ class Exporter:
                 item, None, InputError(f"internal error: {type(exc).__name__}: {exc}"), record=not dry_run
             )
 
-    def _convert(self, item: InputFile, *, force: bool, dry_run: bool, started: float) -> Outcome:
+    def record_failure(self, item: InputFile, exc: ExporterError) -> Outcome:
+        """Record (state, run history, log) that `item` failed with `exc`."""
+        return self._failed(item, None, exc, record=True)
+
+    def _convert(
+        self, item: InputFile, *, force: bool, dry_run: bool, started: float, cancel: threading.Event | None
+    ) -> Outcome:
         spec = item.spec
         source = self.rel(item.path)
         src = read_source(item.path)
         key = resolve_key(item, self.settings, src.data)
         out = output_path(self.settings, spec, key)
         out_rel = self.rel(out)
+        if not item.dated and out.exists():
+            owner = read_metadata(out).get("source")
+            if owner and owner != source and (self.settings.root / owner).exists():
+                superseded = f"superseded by {Path(owner).name} (same output)"
+                log.info("export.skipped", dataset=spec.name, source=source, output=out_rel, reason=superseded)
+                return Outcome("skipped", spec.name, source, out_rel, reason=superseded, source_bytes=src.size)
         if not force:
             reason = self._current(out, out_rel, src.sha256, spec)
             if reason:
@@ -311,7 +341,9 @@ class Exporter:
             "rows_rejected": str(rejected),
             "exported_at": now_utc(),
         }
-        outcome.parquet_bytes = write_atomic(coerced.good, out, metadata, self.settings, json_columns(spec))
+        outcome.parquet_bytes = write_atomic(
+            coerced.good, out, metadata, self.settings, json_columns(spec), cancel=cancel
+        )
         outcome.rejects = self._write_rejects(spec, key, source, src.sha256, coerced)
         outcome.seconds = round(time.perf_counter() - started, 4)
         self._record_written(outcome, src, spec)

@@ -12,12 +12,12 @@ from daemon.errors import AlreadyRunning
 
 
 @contextmanager
-def export_lock(state_dir: Path, *, wait: bool = True) -> Iterator[None]:
+def export_lock(state_dir: Path) -> Iterator[None]:
     """Hold the conversion lock: the daemon's worker and a manual `export` take turns."""
     state_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(state_dir / "export.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
@@ -44,5 +44,21 @@ def daemon_lock(state_dir: Path) -> Iterator[None]:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def export_lock_nowait(state_dir: Path) -> Iterator[bool]:
+    """Try the conversion lock once: yields True when held (released on exit), False when busy."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / "export.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)

@@ -79,6 +79,19 @@ def configure(
     )
 
 
+def reopen() -> None:
+    """Close the log file so the next line reopens it (SIGHUP, after an outside rotation)."""
+    for handler in logging.getLogger(LOGGER_NAME).handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                    handler.stream = None
+            finally:
+                handler.release()
+
+
 def shutdown() -> None:
     """Flush and close the handlers (the CLI calls this before exiting)."""
     logger = logging.getLogger(LOGGER_NAME)

@@ -89,7 +89,7 @@ def _records(text: str) -> Iterator[tuple[int, str, list[str]]]:
         start = line_no - len(consumed) + 1
         raw = "".join(consumed).rstrip("\r\n")
         consumed.clear()
-        if not fields:
+        if not fields or not raw.strip():
             continue
         yield start, raw, fields
 
@@ -176,7 +176,8 @@ def _scalar_text(value: Any) -> tuple[str | None, str | None]:
     if isinstance(value, int):
         return str(value), None
     if isinstance(value, float):
-        return (repr(value) if math.isfinite(value) else None), None
+        # json.loads turns out-of-range numbers such as 1e400 into inf; reject rather than drop them.
+        return (repr(value), None) if math.isfinite(value) else (None, "is out of range for a DOUBLE")
     return None, f"is a JSON {type(value).__name__.replace('dict', 'object').replace('list', 'array')}, not a scalar"
 
 

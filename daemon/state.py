@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
+import threading
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outputs (
@@ -94,19 +95,26 @@ class State:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
         self.readonly = readonly
+        self._lock = threading.RLock()
         if readonly:
             self._con = sqlite3.connect(
                 f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30, isolation_level=None
             )
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._con = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._con.execute("PRAGMA journal_mode=WAL")
         self._con.execute("PRAGMA synchronous=NORMAL")
         self._con.executescript(SCHEMA)
 
     def close(self) -> None:
-        self._con.close()
+        with self._lock:
+            self._con.close()
+
+    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement under the lock (the daemon's worker threads share this connection)."""
+        with self._lock:
+            return self._con.execute(sql, params).fetchall()
 
     def __enter__(self) -> State:
         return self
@@ -116,32 +124,31 @@ class State:
 
     # outputs -----------------------------------------------------------------------------------
     def output(self, output: str) -> OutputRecord | None:
-        row = self._con.execute(f"SELECT {_cols(OutputRecord)} FROM outputs WHERE output = ?", (output,)).fetchone()
-        return OutputRecord(*row) if row else None
+        rows = self._rows(f"SELECT {_cols(OutputRecord)} FROM outputs WHERE output = ?", (output,))
+        return OutputRecord(*rows[0]) if rows else None
 
-    def outputs(self) -> Iterator[OutputRecord]:
-        for row in self._con.execute(f"SELECT {_cols(OutputRecord)} FROM outputs ORDER BY output"):
-            yield OutputRecord(*row)
+    def outputs(self) -> list[OutputRecord]:
+        return [OutputRecord(*row) for row in self._rows(f"SELECT {_cols(OutputRecord)} FROM outputs ORDER BY output")]
 
     def put_output(self, record: OutputRecord) -> None:
         values = astuple(record)
-        self._con.execute(
+        self._rows(
             f"INSERT OR REPLACE INTO outputs ({_cols(OutputRecord)}) VALUES ({', '.join('?' * len(values))})", values
         )
 
     # sources -----------------------------------------------------------------------------------
     def source(self, source: str) -> SourceRecord | None:
-        row = self._con.execute(f"SELECT {_cols(SourceRecord)} FROM sources WHERE source = ?", (source,)).fetchone()
-        return SourceRecord(*row) if row else None
+        rows = self._rows(f"SELECT {_cols(SourceRecord)} FROM sources WHERE source = ?", (source,))
+        return SourceRecord(*rows[0]) if rows else None
 
     def put_source(self, record: SourceRecord) -> None:
         values = astuple(record)
-        self._con.execute(
+        self._rows(
             f"INSERT OR REPLACE INTO sources ({_cols(SourceRecord)}) VALUES ({', '.join('?' * len(values))})", values
         )
 
     def failures(self) -> list[SourceRecord]:
-        rows = self._con.execute(f"SELECT {_cols(SourceRecord)} FROM sources WHERE status = 'failed' ORDER BY source")
+        rows = self._rows(f"SELECT {_cols(SourceRecord)} FROM sources WHERE status = 'failed' ORDER BY source")
         return [SourceRecord(*row) for row in rows]
 
     # runs --------------------------------------------------------------------------------------
@@ -160,7 +167,7 @@ class State:
         duration_ms: float | None = None,
         error: str | None = None,
     ) -> None:
-        self._con.execute(
+        self._rows(
             "INSERT INTO runs (at, dataset, source, output, outcome, rows_in, rows_written, rows_rejected,"
             " source_bytes, parquet_bytes, duration_ms, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -180,9 +187,10 @@ class State:
         )
 
     def runs(self, limit: int = 20) -> list[dict[str, object]]:
-        cur = self._con.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        with self._lock:
+            cur = self._con.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def _cols(cls: type[OutputRecord] | type[SourceRecord]) -> str:

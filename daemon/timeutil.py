@@ -27,7 +27,9 @@ def parse_week_key(text: str) -> tuple[int, int]:
     if len(text) != 6 or not text.isdigit():
         raise BadInputName(f"'{text}' is not a YYYYWW ISO week")
     year, week = int(text[:4]), int(text[4:])
-    if not 1 <= week <= iso_weeks_in_year(year) or year < 1:
+    if year < 1:
+        raise BadInputName(f"'{text}' is not a real ISO week (year 0 does not exist)")
+    if not 1 <= week <= iso_weeks_in_year(year):
         raise BadInputName(f"'{text}' is not a real ISO week (year {year} has {iso_weeks_in_year(year)} weeks)")
     return year, week
 
@@ -85,6 +87,8 @@ def next_sweep(after: dt.datetime, at: dt.time, tz: ZoneInfo) -> dt.datetime:
     """
     if after.tzinfo is None:
         raise ValueError("after must be timezone-aware")
+    # Compare in UTC: aware datetimes sharing one tzinfo compare by wall clock, ignoring fold.
+    after = after.astimezone(dt.UTC)
     local = after.astimezone(tz)
     day = local.date()
     for offset in range(0, 3):

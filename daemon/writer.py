@@ -9,13 +9,14 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from daemon.errors import ExporterError, OutputError, from_os_error
+from daemon.errors import Abandoned, ExporterError, OutputError, from_os_error
 from daemon.settings import Settings
 from daemon.specs import DatasetSpec
 
@@ -58,6 +59,7 @@ def write_atomic(
     metadata: Mapping[str, str],
     settings: Settings,
     json_columns: tuple[str, ...] = (),
+    cancel: threading.Event | None = None,
 ) -> int:
     """Write `frame` to `dest` atomically with zstd (by default), statistics and key-value metadata.
 
@@ -87,6 +89,8 @@ def write_atomic(
                 metadata=kv,
             )
         _fsync_path(tmp)
+        if cancel is not None and cancel.is_set():
+            raise Abandoned(f"{what}: abandoned before publishing; nothing written")
         os.replace(tmp, dest)
         _fsync_path(dest.parent, directory=True)
     except ExporterError:

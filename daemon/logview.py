@@ -1,0 +1,136 @@
+"""`logs`: the JSON log for people: filter by level, event prefix and age; follow across rotation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now: dt.datetime) -> dt.datetime:
+    """`90s`, `15m`, `1h`, `2d`, `1w` ago, or an ISO 8601 instant (naive = UTC)."""
+    match = _DURATION.fullmatch(text.strip())
+    if match:
+        return now - dt.timedelta(seconds=float(match[1]) * _UNIT[match[2]])
+    value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Filter:
+    level: str | None = None
+    event_prefix: str | None = None
+    since: dt.datetime | None = None
+
+    def accepts(self, record: dict[str, Any]) -> bool:
+        if self.level and LEVELS.get(str(record.get("level", "")).lower(), 0) < LEVELS[self.level]:
+            return False
+        if self.event_prefix and not str(record.get("event", "")).startswith(self.event_prefix):
+            return False
+        if self.since:
+            try:
+                at = dt.datetime.fromisoformat(str(record.get("timestamp", "")).replace("Z", "+00:00"))
+            except ValueError:
+                return False
+            if at < self.since:
+                return False
+        return True
+
+
+def parse_line(line: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def rotated_files(log_file: Path, backups: int) -> list[Path]:
+    """The log and its rotated copies, oldest first."""
+    files = [log_file.with_name(f"{log_file.name}.{i}") for i in range(backups, 0, -1)]
+    return [f for f in [*files, log_file] if f.exists()]
+
+
+def tail(log_file: Path, backups: int, n: int | None, flt: Filter) -> list[str]:
+    """The last `n` matching lines (all when n is None), reading across rotated files."""
+    keep: deque[str] = deque(maxlen=n) if n else deque()
+    for path in rotated_files(log_file, backups):
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                record = parse_line(line)
+                if record is not None and flt.accepts(record):
+                    keep.append(line.rstrip("\n"))
+    return list(keep)
+
+
+def follow(log_file: Path, flt: Filter, stop: Callable[[], bool], poll: float = 0.25) -> Iterator[str]:
+    """Yield new matching lines as they are appended; reopen when the file is rotated or truncated."""
+    fh = None
+    inode = None
+    from_end = True
+    pending = b""
+
+    def emit(raw: bytes) -> Iterator[str]:
+        line = raw.decode("utf-8", errors="replace").rstrip("\n")
+        record = parse_line(line)
+        if record is not None and flt.accepts(record):
+            yield line
+
+    while not stop():
+        if fh is None:
+            try:
+                fh = log_file.open("rb")
+            except FileNotFoundError:
+                time.sleep(poll)
+                continue
+            inode = os.fstat(fh.fileno()).st_ino
+            if from_end:
+                fh.seek(0, os.SEEK_END)
+        chunk = fh.readline()
+        if chunk:
+            pending += chunk
+            if pending.endswith(b"\n"):
+                yield from emit(pending)
+                pending = b""
+            continue
+        try:
+            st = os.stat(log_file)
+            rotated = st.st_ino != inode or st.st_size < fh.tell()
+        except FileNotFoundError:
+            rotated = True
+        if rotated:
+            for raw in fh:  # what the old file got between our last read and the rotation
+                pending += raw
+                if pending.endswith(b"\n"):
+                    yield from emit(pending)
+                    pending = b""
+            fh.close()
+            fh, from_end, pending = None, False, b""
+            continue
+        time.sleep(poll)
+    if fh is not None:
+        fh.close()
+
+
+_COLOURS = {"debug": "dim", "info": "green", "warning": "yellow", "error": "bold red", "critical": "bold red"}
+
+
+def human(line: str) -> tuple[str, str]:
+    """A log line as `time LEVEL event key=value ...`, and the rich style for its level."""
+    record = parse_line(line) or {}
+    level = str(record.pop("level", "?")).lower()
+    at = str(record.pop("timestamp", ""))[:19].replace("T", " ")
+    event = record.pop("event", "")
+    fields = " ".join(f"{k}={v if not isinstance(v, dict | list) else json.dumps(v)}" for k, v in record.items())
+    return f"{at} {level.upper():<7} {event} {fields}".rstrip(), _COLOURS.get(level, "")

@@ -1,0 +1,392 @@
+"""The daemon: one worker that converts settled files, a daily sweep, retries, heartbeat, clean stop.
+
+Threads only report: the watcher and the scheduler put requests on a queue; the main loop (the
+single worker) settles paths and converts them one at a time, so the same input is never converted
+twice at once. `run(once=True)` does the start-up work (clean, sweep), drains and returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_random_exponential,
+)
+
+from daemon import __version__
+from daemon.errors import Abandoned, ExporterError, TransientIOError
+from daemon.exporter import Exporter, Outcome
+from daemon.inputs import InputFile, classify, discover
+from daemon.locking import daemon_lock, export_lock_nowait
+from daemon.scheduler import SweepScheduler
+from daemon.settings import Settings
+from daemon.state import State, now_utc
+from daemon.watcher import EventKind, EventSource, Settler, WatchdogSource, stat_signature
+from daemon.writer import clean_temporaries
+
+log = structlog.get_logger("parquet_exporter")
+
+SHUTDOWN_GRACE_SECONDS = 5.0
+LOOP_STEP_SECONDS = 0.05
+IDLE_WAIT_SECONDS = 0.5
+
+
+@dataclass
+class Counters:
+    """What the daemon did since it started."""
+
+    events: int = 0
+    written: int = 0
+    skipped: int = 0
+    failed: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    retries: int = 0
+    sweeps: int = 0
+    deleted_sources: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        if outcome.status == "written":
+            self.written += 1
+            self.rows_written += outcome.rows_written or 0
+            self.rows_rejected += outcome.rows_rejected or 0
+        elif outcome.status == "skipped":
+            self.skipped += 1
+        else:
+            self.failed += 1
+
+
+@dataclass
+class SweepResult:
+    """The counts a sweep ends with (logged as `sweep.finished`)."""
+
+    reason: str
+    inputs: int = 0
+    unchanged: int = 0
+    written: int = 0
+    skipped: int = 0
+    failed: int = 0
+    orphans: int = 0
+    seconds: float = 0.0
+    orphan_outputs: list[str] = field(default_factory=list)
+
+
+class Service:
+    """parquet-exporter's daemon for one root."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source: EventSource | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.source: EventSource = source or WatchdogSource([settings.reports_path, settings.optimize_path])
+        self.settler = Settler(settings.settle_seconds, clock)
+        self.requests: queue.Queue[tuple[str, Path | None]] = queue.Queue()
+        self.stop_event = threading.Event()
+        self.counters = Counters()
+        self.started_at = now_utc()
+        self.last_event: str | None = None
+        self.last_sweep: str | None = None
+        self.scheduler: SweepScheduler | None = None
+        self.exporter: Exporter | None = None
+        self._next_heartbeat = 0.0
+
+    # called from other threads ---------------------------------------------------------------
+    def notify(self, path: Path | None, kind: EventKind) -> None:
+        """The event sink: the watcher calls this from its own thread."""
+        self.requests.put((kind, path))
+
+    def request_sweep(self, reason: str = "scheduled") -> None:
+        self.requests.put(("sweep:" + reason, None))
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+        self.requests.put(("stop", None))
+
+    # lifecycle ---------------------------------------------------------------------------------
+    def run(self, *, once: bool = False) -> Counters:
+        """Run until stopped (or, with `once`, until the start-up sweep is done)."""
+        settings = self.settings
+        with daemon_lock(settings.state_path), State(settings.state_path / "state.db") as state:
+            self.exporter = Exporter(settings, state)
+            self._lower_priority()
+            removed = clean_temporaries(settings.output_path)
+            log.info(
+                "daemon.started",
+                pid=os.getpid(),
+                version=__version__,
+                root=str(settings.root),
+                once=once,
+                settle_seconds=settings.settle_seconds,
+                removed_temporaries=len(removed),
+            )
+            self.scheduler = SweepScheduler(settings, lambda: self.request_sweep("scheduled"))
+            try:
+                self.sweep("startup")
+                if not once:
+                    self.source.start(self.notify)
+                    self.scheduler.start()
+                    self._loop()
+            finally:
+                self.source.stop()
+                self.scheduler.stop()
+                self._heartbeat(force=True, running=False)
+                log.info("daemon.stopped", **asdict(self.counters))
+        return self.counters
+
+    def _lower_priority(self) -> None:
+        with contextlib.suppress(OSError):
+            current = os.getpriority(os.PRIO_PROCESS, 0)
+            if current < self.settings.nice:
+                os.setpriority(os.PRIO_PROCESS, 0, self.settings.nice)
+
+    def _loop(self) -> None:
+        while not self.stop_event.is_set():
+            self._heartbeat()
+            # Poll pending paths every step while something settles; otherwise just wait for events.
+            timeout = IDLE_WAIT_SECONDS if self.settler.next_due() is None else LOOP_STEP_SECONDS
+            with contextlib.suppress(queue.Empty):
+                self._handle(*self.requests.get(timeout=timeout))
+                while True:
+                    self._handle(*self.requests.get_nowait())
+            if self.stop_event.is_set():
+                break
+            ready, vanished = self.settler.poll()
+            for path in vanished:
+                self._deleted(path)
+            for path in ready:
+                if self.stop_event.is_set():
+                    break
+                item = classify(path, self.settings)
+                if item is not None:
+                    self.convert(item)
+            alive = getattr(self.source, "alive", None)
+            if alive is not None and not alive():
+                log.error("watch.error", detail="observer stopped; restarting and sweeping")
+                self.source.stop()
+                self.source.start(self.notify)
+                self.sweep("watch-error")
+
+    def _handle(self, kind: str, path: Path | None) -> None:
+        if kind == "stop":
+            return
+        if kind.startswith("sweep:"):
+            self.sweep(kind.removeprefix("sweep:"), retry_failed=kind == "sweep:scheduled")
+            return
+        if kind == "overflow":
+            log.warning("watch.overflow", detail="events were lost; sweeping")
+            self.sweep("overflow")
+            return
+        if path is None or classify(path, self.settings) is None:
+            return  # outputs, temporaries, logs, editor files: never work
+        self.counters.events += 1
+        self.last_event = now_utc()
+        log.debug("watch.event", path=str(path), kind=kind)
+        if kind == "deleted" and stat_signature(path) is None:
+            self.settler.forget(path)
+            self._deleted(path)
+        else:
+            self.settler.touch(path)
+
+    def _deleted(self, path: Path) -> None:
+        self.counters.deleted_sources += 1
+        log.warning("source.deleted", source=self._rel(path), detail="its Parquet output is kept")
+
+    def _rel(self, path: Path) -> str:
+        assert self.exporter is not None
+        return self.exporter.rel(path)
+
+    # converting --------------------------------------------------------------------------------
+    def convert(self, item: InputFile) -> Outcome:
+        """Convert one input with retries for transient failures; always returns an outcome."""
+        assert self.exporter is not None
+        exporter = self.exporter
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.counters.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "export.retry",
+                source=self._rel(item.path),
+                attempt=state.attempt_number,
+                wait_s=round(state.upcoming_sleep, 2),
+                error=str(exc),
+            )
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.retry_attempts) | stop_when_event_set(self.stop_event),
+            wait=wait_random_exponential(multiplier=0.2, max=self.settings.retry_max_wait_seconds),
+            retry=retry_if_exception_type(TransientIOError),
+            before_sleep=before_sleep,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            outcome: Outcome = retrying(self._convert_once, item)
+        except ExporterError as exc:
+            outcome = exporter.record_failure(item, exc)
+        self.counters.add(outcome)
+        return outcome
+
+    def _sleep(self, seconds: float) -> None:
+        self.stop_event.wait(seconds)
+
+    def _convert_once(self, item: InputFile) -> Outcome:
+        """One attempt, in a thread so a timeout or a stop can abandon it without publishing anything."""
+        assert self.exporter is not None
+        exporter = self.exporter
+        cancel = threading.Event()
+        box: dict[str, object] = {}
+
+        def work() -> None:
+            try:
+                box["outcome"] = exporter.convert(item, raise_transient=True, cancel=cancel)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                box["error"] = exc
+
+        with self._export_lock():
+            thread = threading.Thread(target=work, name="convert", daemon=True)
+            thread.start()
+            started = self.clock()
+            stop_seen: float | None = None
+            while thread.is_alive():
+                thread.join(0.05)
+                self._heartbeat()
+                now = self.clock()
+                if self.stop_event.is_set() and stop_seen is None:
+                    stop_seen = now
+                if now - started > self.settings.conversion_timeout:
+                    cancel.set()
+                    raise Abandoned(f"conversion ran past {self.settings.conversion_timeout:g} s and was abandoned")
+                if stop_seen is not None and now - stop_seen > SHUTDOWN_GRACE_SECONDS:
+                    cancel.set()
+                    raise Abandoned("daemon stopping: conversion abandoned, nothing written")
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        outcome = box["outcome"]
+        assert isinstance(outcome, Outcome)
+        return outcome
+
+    @contextlib.contextmanager
+    def _export_lock(self):  # type: ignore[no-untyped-def]
+        """Take the export lock, waiting for a manual `export` to finish but staying stoppable."""
+        while True:
+            with export_lock_nowait(self.settings.state_path) as held:
+                if held:
+                    yield
+                    return
+            if self.stop_event.wait(0.1):
+                raise Abandoned("daemon stopping while waiting for a manual export")
+
+    # sweeping ----------------------------------------------------------------------------------
+    def sweep(self, reason: str, *, retry_failed: bool = False) -> SweepResult:
+        """Reconcile every input against its output: a `stat` for unchanged inputs, a conversion otherwise."""
+        assert self.exporter is not None
+        state = self.exporter.state
+        assert state is not None
+        result = SweepResult(reason)
+        started = time.perf_counter()
+        log.info("sweep.started", reason=reason)
+        for item in discover(self.settings):
+            if self.stop_event.is_set():
+                break
+            result.inputs += 1
+            if self._unchanged(item, state, retry_failed):
+                result.unchanged += 1
+                continue
+            outcome = self.convert(item)
+            setattr(result, outcome.status, getattr(result, outcome.status) + 1)
+        for record in state.outputs():
+            if not (self.settings.root / record.source).exists():
+                result.orphan_outputs.append(record.output)
+        result.orphans = len(result.orphan_outputs)
+        for output in result.orphan_outputs[:20]:
+            log.info("sweep.orphan", output=output, detail="source is gone; output kept")
+        result.seconds = round(time.perf_counter() - started, 3)
+        self.counters.sweeps += 1
+        self.last_sweep = now_utc()
+        fields = {k: v for k, v in asdict(result).items() if k not in ("orphan_outputs", "reason")}
+        log.info("sweep.finished", reason=reason, **fields)
+        return result
+
+    def _unchanged(self, item: InputFile, state: State, retry_failed: bool) -> bool:
+        record = state.source(self._rel(item.path))
+        signature = stat_signature(item.path)
+        if record is None or signature is None or (record.size, record.mtime_ns) != signature:
+            return False
+        if record.status == "failed":
+            return not retry_failed
+        if not record.output or not (self.settings.root / record.output).exists():
+            return False
+        output = state.output(record.output)
+        return output is not None and output.schema_version == item.spec.schema_version
+
+    # heartbeat ---------------------------------------------------------------------------------
+    def _heartbeat(self, *, force: bool = False, running: bool = True) -> None:
+        now = self.clock()
+        if not force and now < self._next_heartbeat:
+            return
+        self._next_heartbeat = now + self.settings.heartbeat_seconds
+        next_sweep = self.scheduler.next_run() if self.scheduler else None
+        document = {
+            "pid": os.getpid(),
+            "running": running,
+            "started": self.started_at,
+            "updated": now_utc(),
+            "last_event": self.last_event,
+            "last_sweep": self.last_sweep,
+            "next_sweep": next_sweep.isoformat() if next_sweep else None,
+            "pending": len(self.settler),
+            "counters": asdict(self.counters),
+        }
+        write_heartbeat(self.settings.state_path, document)
+
+
+def heartbeat_path(state_dir: Path) -> Path:
+    return state_dir / "heartbeat.json"
+
+
+def write_heartbeat(state_dir: Path, document: dict[str, object]) -> None:
+    path = heartbeat_path(state_dir)
+    tmp = path.with_name(f".heartbeat.json.tmp-{os.getpid()}")
+    with contextlib.suppress(OSError):
+        tmp.write_text(json.dumps(document), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def read_heartbeat(state_dir: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads(heartbeat_path(state_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def heartbeat_age(document: dict[str, object], now: dt.datetime | None = None) -> float | None:
+    updated = document.get("updated")
+    if not isinstance(updated, str):
+        return None
+    try:
+        at = dt.datetime.fromisoformat(updated.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ((now or dt.datetime.now(dt.UTC)) - at).total_seconds()
