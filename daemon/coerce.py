@@ -103,7 +103,8 @@ def typed_expr(column: Column, source_timezone: str) -> pl.Expr:
     return expr.cast(POLARS_TYPES[column.type]).alias(column.name)
 
 
-def _reason_expr(spec: DatasetSpec, typed: dict[str, pl.Expr]) -> pl.Expr:
+def _reason_expr(spec: DatasetSpec) -> pl.Expr:
+    """Why a row is rejected (NULL when it is not): the reader's error, else the first column that failed."""
     chain: Any = pl.when(pl.col(ERROR).is_not_null()).then(pl.col(ERROR))
     ts_raw = pl.col("timestamp").str.strip_chars()
     chain = chain.when(ts_raw.is_null() | (ts_raw == "")).then(pl.lit("timestamp is empty"))
@@ -111,13 +112,32 @@ def _reason_expr(spec: DatasetSpec, typed: dict[str, pl.Expr]) -> pl.Expr:
         if column.type in ("VARCHAR", "JSON"):
             continue
         raw = pl.col(column.name)
-        failed = raw.is_not_null() & (raw.str.strip_chars() != "") & typed[column.name].is_null()
+        failed = raw.is_not_null() & (raw.str.strip_chars() != "") & pl.col(_typed(column.name)).is_null()
         message = pl.concat_str(
             [pl.lit(f"{column.name}: cannot read '"), raw.str.slice(0, 80), pl.lit(f"' as {column.type}")]
         )
         chain = chain.when(failed).then(message)
     result: pl.Expr = chain.otherwise(None).alias(REASON)
     return result
+
+
+def _typed(name: str) -> str:
+    return f"__typed_{name}"
+
+
+# The form nearly every producer writes; parsed in one pass before the general expression runs on the rest.
+_COMMON_TIMESTAMP = "%Y-%m-%dT%H:%M:%S%.fZ"
+
+
+def parse_timestamps(raw: pl.Series, source_timezone: str) -> pl.Series:
+    """`timestamp_expr` over a Series, with a fast first pass for `YYYY-MM-DDTHH:MM:SS[.f]Z`."""
+    out = raw.str.to_datetime(_COMMON_TIMESTAMP, strict=False, time_unit="us")
+    todo = out.is_null() & raw.is_not_null()
+    if todo.any():
+        index = todo.arg_true()
+        rest = pl.DataFrame({"t": raw.gather(index)}).select(timestamp_expr(pl.col("t"), source_timezone))
+        out = out.scatter(index, rest.to_series())
+    return out
 
 
 @dataclass
@@ -133,17 +153,20 @@ class Coerced:
 
 
 def coerce(table: RawTable, spec: DatasetSpec, timezone: str, source_timezone: str) -> Coerced:
-    """Type a RawTable lazily; every row lands in `good` or in `bad` (never both, never neither)."""
-    lf = table.frame.lazy()
-    typed = {c.name: typed_expr(c, source_timezone) for c in spec.input_columns}
-    staged = lf.with_columns(_reason_expr(spec, typed)).with_columns(
-        [expr.alias(f"__typed_{name}") for name, expr in typed.items()]
-    )
-    ts = pl.col("__typed_timestamp")
+    """Type a RawTable; every row lands in `good` or in `bad` (never both, never neither)."""
+    frame = table.frame.collect() if isinstance(table.frame, pl.LazyFrame) else table.frame
+    typed: list[pl.Expr | pl.Series] = []
+    for column in spec.input_columns:
+        if column.type == "TIMESTAMP":
+            typed.append(parse_timestamps(frame[column.name], source_timezone).alias(_typed(column.name)))
+        else:
+            typed.append(typed_expr(column, source_timezone).alias(_typed(column.name)))
+    staged = frame.lazy().with_columns(typed).with_columns(_reason_expr(spec))
+    ts = pl.col(_typed("timestamp"))
     date_partition = ts.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date().alias("date_partition")
     good = (
         staged.filter(pl.col(REASON).is_null())
-        .select([pl.col(f"__typed_{c.name}").alias(c.name) for c in spec.input_columns] + [date_partition])
+        .select([pl.col(_typed(c.name)).alias(c.name) for c in spec.input_columns] + [date_partition])
         .sort("timestamp", maintain_order=True)
     )
     bad = staged.filter(pl.col(REASON).is_not_null()).select(LINE, RECORD, RAW, REASON)

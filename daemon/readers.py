@@ -17,6 +17,7 @@ import re
 import shlex
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -105,20 +106,37 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
+def parse_csv_records(data: bytes) -> tuple[list[str], list[list[str]]]:
+    """The header and data rows of CSV bytes, split by the same decoding and records as `read_csv`.
+
+    Blank lines are skipped; an undecodable file or a record the csv module rejects raises UnreadableInput.
+    """
+    rows: list[list[str]] = []
+    for line, _, fields in _records(decode(data)):
+        if fields and fields[0] == "\x00csv-error":
+            raise UnreadableInput(f"malformed CSV at line {line}: {fields[1]}")
+        rows.append(fields)
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
 def _normalise_header(name: str) -> str:
     return name.strip().strip('"').strip().lower()
 
 
-def read_csv(data: bytes, spec: DatasetSpec) -> RawTable:
-    """Read a CSV report: columns matched by header name in any order; ragged records marked."""
-    text = decode(data)
-    records = _records(text)
-    try:
-        header_line, _, header = next(records)
-    except StopIteration:
-        raise UnreadableInput("empty file: no header row") from None
-    if header and header[0] == "\x00csv-error":
-        raise UnreadableInput(f"unreadable header (line {header_line}): {header[1]}")
+@dataclass(frozen=True)
+class _Header:
+    """A CSV header checked against a spec: where each known column is, and what is extra."""
+
+    names: list[str]
+    positions: dict[str, int]
+    extra: list[str]
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
+
+
+def _check_header(header: list[str], spec: DatasetSpec) -> _Header:
     names = [_normalise_header(h) for h in header]
     seen: set[str] = set()
     duplicated = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
@@ -130,8 +148,29 @@ def read_csv(data: bytes, spec: DatasetSpec) -> RawTable:
         raise SchemaMismatch(f"missing required column(s): {', '.join(missing)}")
     positions = {name: i for i, name in enumerate(names) if name in known}
     extra = [header[i].strip() for i, name in enumerate(names) if name not in known]
-    width = len(names)
-    columns: dict[str, list[str | None]] = {name: [] for name in positions}
+    return _Header(names, positions, extra)
+
+
+def read_csv(data: bytes, spec: DatasetSpec) -> RawTable:
+    """Read a CSV report: columns matched by header name in any order; ragged records marked.
+
+    The common case (UTF-8, no record spanning lines) is read by polars; anything else by the
+    csv module, record by record. Both mark the same records and yield the same values.
+    """
+    fast = _read_csv_polars(data, spec)
+    if fast is not None:
+        return fast
+    text = decode(data)
+    records = _records(text)
+    try:
+        header_line, _, header_fields = next(records)
+    except StopIteration:
+        raise UnreadableInput("empty file: no header row") from None
+    if header_fields and header_fields[0] == "\x00csv-error":
+        raise UnreadableInput(f"unreadable header (line {header_line}): {header_fields[1]}")
+    header = _check_header(header_fields, spec)
+    width = header.width
+    columns: dict[str, list[str | None]] = {name: [] for name in header.positions}
     book = _empty_bookkeeping()
     for record_no, (line, raw, fields) in enumerate(records, start=1):
         book[LINE].append(line)
@@ -145,9 +184,87 @@ def read_csv(data: bytes, spec: DatasetSpec) -> RawTable:
             book[ERROR].append(f"expected {width} fields, found {len(fields)}")
         else:
             book[ERROR].append(None)
-        for name, index in positions.items():
+        for name, index in header.positions.items():
             columns[name].append(fields[index] if ok else None)
-    return RawTable(frame=_frame(spec, columns, book), extra_columns=extra)
+    return RawTable(frame=_frame(spec, columns, book), extra_columns=header.extra)
+
+
+_QUOTED = r'"(?:[^"]|"")*"'
+
+
+def _read_csv_polars(data: bytes, spec: DatasetSpec) -> RawTable | None:
+    """The polars path, or None when the file needs the record-by-record reader.
+
+    polars reads the values; a second scan of the physical lines gives each record its line number,
+    raw text and field count (quoted parts removed), so short and long rows are marked exactly as
+    the csv module would. Files with a record spanning lines, a stray quote, a non-UTF-8 byte,
+    UTF-16, or a leading blank line go to the csv module instead.
+    """
+    if b"\x1f" in data or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+    first_end = body.find(b"\n")
+    first = body[: first_end if first_end >= 0 else len(body)].rstrip(b"\r")
+    if not first.strip() or b"\r" in first:
+        return None
+    try:
+        first_text = first.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if first_text.count('"') % 2:
+        return None
+    delimiter = _sniff_delimiter(first_text)
+    header = _check_header(next(csv.reader([first_text], delimiter=delimiter)), spec)
+    try:
+        lines = pl.read_csv(
+            body,
+            has_header=False,
+            separator="\x1f",
+            quote_char=None,
+            new_columns=["line"],
+            schema={"line": pl.String},
+            encoding="utf8",
+        )
+        values = pl.read_csv(
+            body,
+            has_header=True,
+            separator=delimiter,
+            quote_char='"',
+            infer_schema=False,
+            truncate_ragged_lines=True,
+            encoding="utf8",
+            new_columns=[f"__col{i}" for i in range(header.width)],
+        )
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    quotes = pl.col("line").str.count_matches('"', literal=True)
+    if lines.select((quotes % 2 == 1).any()).item() or values.height != lines.height - 1:
+        return None
+    unquoted = pl.when(quotes > 0).then(pl.col("line").str.replace_all(_QUOTED, "")).otherwise(pl.col("line"))
+    fields = unquoted.str.count_matches(delimiter, literal=True) + 1
+    known = [c.name for c in spec.input_columns]
+    frame = (
+        pl.concat([lines.slice(1).with_row_index(LINE, offset=2), values], how="horizontal")
+        .filter(pl.col("line").is_not_null() & (pl.col("line").str.strip_chars() != ""))
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(RECORD), fields.alias("__fields"))
+        .select(
+            pl.col(LINE).cast(pl.Int64),
+            RECORD,
+            pl.col("line").alias(RAW),
+            pl.when(pl.col("__fields") != header.width)
+            .then(pl.format("expected {} fields, found {}", pl.lit(header.width), pl.col("__fields")))
+            .alias(ERROR),
+            *[
+                (
+                    pl.when(pl.col("__fields") == header.width).then(pl.col(f"__col{header.positions[name]}"))
+                    if name in header.positions
+                    else pl.lit(None, dtype=pl.String)
+                ).alias(name)
+                for name in known
+            ],
+        )
+    )
+    return RawTable(frame=frame, extra_columns=header.extra)
 
 
 # ------------------------------------------------------------------------------------------- JSON

@@ -97,8 +97,13 @@ class State:
         self.readonly = readonly
         self._lock = threading.RLock()
         if readonly:
+            # A read-only connection to a WAL database creates -wal and -shm files it cannot remove, so a
+            # dry run would leave files behind. No -wal means no writer has the database open: read it as
+            # immutable, which creates nothing. A live writer has already created both files.
+            wal = path.with_name(path.name + "-wal")
+            options = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
             self._con = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30, isolation_level=None
+                f"{path.resolve().as_uri()}?{options}", uri=True, timeout=30, isolation_level=None
             )
             return
         path.parent.mkdir(parents=True, exist_ok=True)

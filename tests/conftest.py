@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
 
+from daemon.cli import main
 from daemon.settings import Settings, resolve
+from tests import gen
 
 HEADER = (
     "timestamp,query_hash,query_type,execution_time_ms,rows_examined,rows_returned,"
@@ -80,3 +86,90 @@ def write_advisor(root: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What one `main([...])` call returned and printed."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+RunCli = Callable[..., CliResult]
+
+
+def call_main(*args: str | Path) -> CliResult:
+    """Call `daemon.cli.main` with `args`, capturing stdout and stderr without pytest's fixtures."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """Call `daemon.cli.main` with the given arguments; returns its exit code and what it printed."""
+
+    def run(*args: str | Path) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@dataclass(frozen=True)
+class ExportedRoot:
+    """A generated root after one `export --historical --json`, with what that run printed."""
+
+    generated: gen.GeneratedRoot
+    result: CliResult
+
+    @property
+    def root(self) -> Path:
+        return self.generated.root
+
+
+@pytest.fixture(scope="module")
+def exported_root(tmp_path_factory: pytest.TempPathFactory) -> ExportedRoot:
+    """The month-long realistic root (tests/gen.py), exported once for the whole module: read it, never change it."""
+    generated = gen.build_root(tmp_path_factory.mktemp("month"))
+    result = call_main("export", "--historical", "--json", "--root", generated.root)
+    structlog.reset_defaults()
+    return ExportedRoot(generated, result)
+
+
+@pytest.fixture
+def small_root(tmp_path: Path) -> gen.GeneratedRoot:
+    """A few days across the year and ISO-year edge (2025-12-29..2026-01-02), every input kind, not exported."""
+    return gen.build_root(
+        tmp_path,
+        seed=11,
+        first=dt.date(2025, 12, 29),
+        last=dt.date(2026, 1, 2),
+        weeks=((2025, 52), (2026, 1)),
+        rows_per_day=(5, 12),
+    )
+
+
+@pytest.fixture
+def corpora() -> Path:
+    """The public bad-input corpora in ../shared/corpora (skips when the folder is absent)."""
+    if not CORPORA.is_dir():
+        pytest.skip(f"public corpora not found at {CORPORA} (see the workspace's shared/corpora/README.md)")
+    return CORPORA
+
+
+@pytest.fixture
+def fast_settings(root: Path) -> Settings:
+    """Settings for driving the daemon in-process: 50 ms settle, 100 ms heartbeat, no renice, tiny retry waits."""
+    return resolve(
+        {"root": root, "settle_seconds": 0.05, "heartbeat_seconds": 0.1, "nice": 0, "retry_max_wait_seconds": 0.01},
+        env={},
+    )
