@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 LOGGER_NAME = "parquet_exporter"
+FOREIGN_LOGGERS = ("apscheduler", "watchdog")
 _FIRST = ("timestamp", "level", "event")
 
 
@@ -71,6 +72,15 @@ def configure(
         logger.addHandler(err)
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
+    # The libraries' own warnings (a missed sweep, an observer error) go to the same JSON lines.
+    for name in FOREIGN_LOGGERS:
+        foreign = logging.getLogger(name)
+        for handler in list(foreign.handlers):
+            foreign.removeHandler(handler)
+        for handler in logger.handlers:
+            foreign.addHandler(handler)
+        foreign.setLevel(logging.WARNING)
+        foreign.propagate = False
     structlog.configure(
         processors=[*_shared(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -94,8 +104,9 @@ def reopen() -> None:
 
 def shutdown() -> None:
     """Flush and close the handlers (the CLI calls this before exiting)."""
-    logger = logging.getLogger(LOGGER_NAME)
-    for handler in list(logger.handlers):
-        handler.flush()
-        handler.close()
-        logger.removeHandler(handler)
+    for name in (LOGGER_NAME, *FOREIGN_LOGGERS):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            handler.flush()
+            handler.close()
+            logger.removeHandler(handler)

@@ -83,7 +83,7 @@ _QUERY_PERF_COLUMNS = (
 
 QUERY_PERF = DatasetSpec(
     name="query_perf",
-    patterns=(InputPattern("reports", r"query_perf_daily_(\d{8})\.csv", "query_perf_daily_20251028.csv"),),
+    patterns=(InputPattern("reports", r"query_perf_daily_([0-9]{8})\.csv", "query_perf_daily_20251028.csv"),),
     key_kind="day",
     reader="csv",
     columns=_QUERY_PERF_COLUMNS,
@@ -93,7 +93,7 @@ QUERY_PERF = DatasetSpec(
 
 QUERY_PERF_WEEKLY = DatasetSpec(
     name="query_perf_weekly",
-    patterns=(InputPattern("reports", r"query_perf_weekly_(\d{6})\.csv", "query_perf_weekly_202544.csv"),),
+    patterns=(InputPattern("reports", r"query_perf_weekly_([0-9]{6})\.csv", "query_perf_weekly_202544.csv"),),
     key_kind="week",
     reader="csv",
     columns=_QUERY_PERF_COLUMNS,
@@ -104,7 +104,7 @@ QUERY_PERF_WEEKLY = DatasetSpec(
 INDEX_ADVISOR = DatasetSpec(
     name="index_advisor",
     patterns=(
-        InputPattern("optimize", r"index_advisor_report_(\d{8})\.json", "index_advisor_report_20251028.json"),
+        InputPattern("optimize", r"index_advisor_report_([0-9]{8})\.json", "index_advisor_report_20251028.json"),
         InputPattern("optimize", r"index_advisor_report\.json", "index_advisor_report.json"),
     ),
     key_kind="day",
@@ -128,7 +128,7 @@ INDEX_ADVISOR = DatasetSpec(
 OPTIMIZATION_SUMMARY = DatasetSpec(
     name="optimization_summary",
     patterns=(
-        InputPattern("optimize", r"optimization_summary_(\d{8})\.txt", "optimization_summary_20251028.txt"),
+        InputPattern("optimize", r"optimization_summary_([0-9]{8})\.txt", "optimization_summary_20251028.txt"),
         InputPattern("optimize", r"optimization_summary\.txt", "optimization_summary.txt"),
     ),
     key_kind="day",

@@ -14,7 +14,7 @@ from daemon.errors import BadInputName, ConfigError
 
 def parse_day_key(text: str) -> dt.date:
     """Return the date of a `YYYYMMDD` key, or raise BadInputName for an impossible date."""
-    if len(text) != 8 or not text.isdigit():
+    if len(text) != 8 or not (text.isascii() and text.isdigit()):
         raise BadInputName(f"'{text}' is not a YYYYMMDD date")
     try:
         return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
@@ -24,7 +24,7 @@ def parse_day_key(text: str) -> dt.date:
 
 def parse_week_key(text: str) -> tuple[int, int]:
     """Return (iso_year, iso_week) of a `YYYYWW` key, or raise BadInputName for an impossible week."""
-    if len(text) != 6 or not text.isdigit():
+    if len(text) != 6 or not (text.isascii() and text.isdigit()):
         raise BadInputName(f"'{text}' is not a YYYYWW ISO week")
     year, week = int(text[:4]), int(text[4:])
     if year < 1:
@@ -82,8 +82,8 @@ def parse_sweep_time(text: str) -> dt.time:
 def next_sweep(after: dt.datetime, at: dt.time, tz: ZoneInfo) -> dt.datetime:
     """The first wall-clock `at` in `tz` strictly after the aware instant `after`.
 
-    On a day where `at` does not exist (a DST gap) the sweep runs at the first instant after the gap;
-    on a day where it exists twice it runs at the first occurrence.
+    On a day where `at` does not exist (a DST gap) the sweep runs that much later on the new clock
+    (02:30 in a 02:00->03:00 gap runs at 03:30); on a day where it exists twice it runs at the first occurrence.
     """
     if after.tzinfo is None:
         raise ValueError("after must be timezone-aware")
