@@ -157,9 +157,12 @@ def read_csv(data: bytes, spec: DatasetSpec) -> RawTable:
     The common case (UTF-8, no record spanning lines) is read by polars; anything else by the
     csv module, record by record. Both mark the same records and yield the same values.
     """
-    fast = _read_csv_polars(data, spec)
-    if fast is not None:
-        return fast
+    fast = read_csv_polars(data, spec)
+    return fast if fast is not None else read_csv_records(data, spec)
+
+
+def read_csv_records(data: bytes, spec: DatasetSpec) -> RawTable:
+    """The csv-module reader: any file the polars path declines, record by record."""
     text = decode(data)
     records = _records(text)
     try:
@@ -192,7 +195,7 @@ def read_csv(data: bytes, spec: DatasetSpec) -> RawTable:
 _QUOTED = r'"(?:[^"]|"")*"'
 
 
-def _read_csv_polars(data: bytes, spec: DatasetSpec) -> RawTable | None:
+def read_csv_polars(data: bytes, spec: DatasetSpec) -> RawTable | None:
     """The polars path, or None when the file needs the record-by-record reader.
 
     polars reads the values; a second scan of the physical lines gives each record its line number,
@@ -232,6 +235,7 @@ def _read_csv_polars(data: bytes, spec: DatasetSpec) -> RawTable | None:
             quote_char='"',
             infer_schema=False,
             truncate_ragged_lines=True,
+            empty_string_is_null=False,
             encoding="utf8",
             new_columns=[f"__col{i}" for i in range(header.width)],
         )
