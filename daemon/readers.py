@@ -141,7 +141,8 @@ def _check_header(header: list[str], spec: DatasetSpec) -> _Header:
     seen: set[str] = set()
     duplicated = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
     if duplicated:
-        raise SchemaMismatch(f"duplicated column(s): {', '.join(duplicated)}")
+        # repr: an empty or multi-line name stays visible and the reason stays on one line
+        raise SchemaMismatch(f"duplicated column(s): {', '.join(repr(n) for n in duplicated)}")
     known = {c.name for c in spec.input_columns}
     missing = [c.name for c in spec.input_columns if c.required and c.name not in names]
     if missing:
