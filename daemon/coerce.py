@@ -43,6 +43,7 @@ class RawTable:
 
     frame: pl.DataFrame | pl.LazyFrame
     extra_columns: list[str] = field(default_factory=list)
+    decimal_comma: bool = False  # a `;` or tab separated CSV may write 1,5 for 1.5
 
 
 def timestamp_expr(raw: pl.Expr, source_timezone: str) -> pl.Expr:
@@ -80,7 +81,7 @@ def timestamp_expr(raw: pl.Expr, source_timezone: str) -> pl.Expr:
     )
 
 
-def typed_expr(column: Column, source_timezone: str) -> pl.Expr:
+def typed_expr(column: Column, source_timezone: str, *, decimal_comma: bool = False) -> pl.Expr:
     """The expression that types one raw String column to its schema type (NULL when it cannot)."""
     raw = pl.col(column.name)
     stripped = raw.str.strip_chars()
@@ -88,6 +89,8 @@ def typed_expr(column: Column, source_timezone: str) -> pl.Expr:
         case "TIMESTAMP":
             expr = timestamp_expr(raw, source_timezone)
         case "DOUBLE":
+            if decimal_comma:
+                stripped = stripped.str.replace(r"^([+-]?[0-9]*),([0-9]+)$", "${1}.${2}")
             expr = stripped.cast(pl.Float64, strict=False)
         case "BIGINT":
             as_float = stripped.cast(pl.Float64, strict=False)
@@ -160,7 +163,9 @@ def coerce(table: RawTable, spec: DatasetSpec, timezone: str, source_timezone: s
         if column.type == "TIMESTAMP":
             typed.append(parse_timestamps(frame[column.name], source_timezone).alias(_typed(column.name)))
         else:
-            typed.append(typed_expr(column, source_timezone).alias(_typed(column.name)))
+            typed.append(
+                typed_expr(column, source_timezone, decimal_comma=table.decimal_comma).alias(_typed(column.name))
+            )
     staged = frame.lazy().with_columns(typed).with_columns(_reason_expr(spec))
     ts = pl.col(_typed("timestamp"))
     date_partition = ts.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date().alias("date_partition")

@@ -62,7 +62,7 @@ def _empty_bookkeeping() -> dict[str, list[Any]]:
 
 
 # --------------------------------------------------------------------------------------------- CSV
-def _records(text: str) -> Iterator[tuple[int, str, list[str]]]:
+def _records(text: str, delimiter: str | None = None) -> Iterator[tuple[int, str, list[str]]]:
     """Yield (start_line, raw_text, fields) for each CSV record; blank lines are skipped."""
     consumed: list[str] = []
     line_no = 0
@@ -74,7 +74,7 @@ def _records(text: str) -> Iterator[tuple[int, str, list[str]]]:
             consumed.append(line)
             yield line
 
-    delimiter = _sniff_delimiter(text)
+    delimiter = delimiter or _sniff_delimiter(text)
     reader = csv.reader(lines(), delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
     while True:
         try:
@@ -165,7 +165,8 @@ def read_csv(data: bytes, spec: DatasetSpec) -> RawTable:
 def read_csv_records(data: bytes, spec: DatasetSpec) -> RawTable:
     """The csv-module reader: any file the polars path declines, record by record."""
     text = decode(data)
-    records = _records(text)
+    delimiter = _sniff_delimiter(text)
+    records = _records(text, delimiter)
     try:
         header_line, _, header_fields = next(records)
     except StopIteration:
@@ -184,13 +185,16 @@ def read_csv_records(data: bytes, spec: DatasetSpec) -> RawTable:
         ok = not malformed and len(fields) == width
         if malformed:
             book[ERROR].append(f"malformed CSV: {fields[1]}")
+        elif not ok and "\n" in raw and raw.count('"') % 2:
+            end = line + raw.count("\n")
+            book[ERROR].append(f"unbalanced quote: one record swallowed lines {line}-{end}")
         elif not ok:
             book[ERROR].append(f"expected {width} fields, found {len(fields)}")
         else:
             book[ERROR].append(None)
         for name, index in header.positions.items():
             columns[name].append(fields[index] if ok else None)
-    return RawTable(frame=_frame(spec, columns, book), extra_columns=header.extra)
+    return RawTable(frame=_frame(spec, columns, book), extra_columns=header.extra, decimal_comma=delimiter != ",")
 
 
 _QUOTED = r'"(?:[^"]|"")*"'
@@ -269,7 +273,7 @@ def read_csv_polars(data: bytes, spec: DatasetSpec) -> RawTable | None:
             ],
         )
     )
-    return RawTable(frame=frame, extra_columns=header.extra)
+    return RawTable(frame=frame, extra_columns=header.extra, decimal_comma=delimiter != ",")
 
 
 # ------------------------------------------------------------------------------------------- JSON

@@ -62,3 +62,33 @@ def test_polars_path_takes_the_common_file() -> None:
     """A plain UTF-8 daily report (the common case) is read by the polars path, not the fallback."""
     data = (HEADER + "\n" + "2025-10-28T00:15:23Z,h,SELECT,1.5,1,1,true,t,i,0.5,0.1\n").encode()
     assert read_csv_polars(data, QUERY_PERF) is not None
+
+
+def _typed(data: bytes) -> tuple[list[object], list[str]]:
+    from daemon.coerce import REASON, coerce
+    from daemon.readers import read_csv
+
+    result = coerce(read_csv(data, QUERY_PERF), QUERY_PERF, "UTC", "UTC")
+    return result.good["execution_time_ms"].to_list(), result.bad[REASON].to_list()
+
+
+def test_semicolon_file_reads_decimal_comma() -> None:
+    """In a `;`-separated report, 1,5 is one and a half (the European spreadsheet dialect)."""
+    header = HEADER.replace(",", ";")
+    data = f"{header}\n2025-10-28T00:00:00Z;h;SELECT;1,5;1;1;true;t;i;-0,25;3\n".encode()
+    assert ([1.5], []) == _typed(data)
+
+
+def test_comma_file_rejects_decimal_comma() -> None:
+    """In a comma-separated report a quoted "1,5" is ambiguous (1.5 or 15?), so the row is rejected."""
+    data = f'{HEADER}\n2025-10-28T00:00:00Z,h,SELECT,"1,5",1,1,true,t,i,,\n'.encode()
+    assert ([], ["execution_time_ms: cannot read '1,5' as DOUBLE"]) == _typed(data)
+
+
+def test_unbalanced_quote_is_named_in_the_reason() -> None:
+    """A quote that never closes swallows the following lines into one record whose reason says so."""
+    row = "2025-10-28T00:00:00Z,h,SELECT,1,1,1,true,t,i,,"
+    data = f'{HEADER}\n"{row}\n{row}\n'
+    good, reasons = _typed(data.encode())
+    assert [] == good
+    assert ["unbalanced quote: one record swallowed lines 2-3"] == reasons
