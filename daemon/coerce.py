@@ -155,25 +155,41 @@ class Coerced:
         return self.good.height + self.bad.height
 
 
-def coerce(table: RawTable, spec: DatasetSpec, timezone: str, source_timezone: str) -> Coerced:
-    """Type a RawTable; every row lands in `good` or in `bad` (never both, never neither)."""
-    frame = table.frame.collect() if isinstance(table.frame, pl.LazyFrame) else table.frame
-    typed: list[pl.Expr | pl.Series] = []
+def staged(frame: pl.LazyFrame, spec: DatasetSpec, source_timezone: str, *, decimal_comma: bool) -> pl.LazyFrame:
+    """The raw frame plus a typed copy of every column (`__typed_<name>`) and the reject reason.
+
+    Lazy and row-local, so the streaming engine can run it over a file of any size.
+    """
+    typed: list[pl.Expr] = []
     for column in spec.input_columns:
         if column.type == "TIMESTAMP":
-            typed.append(parse_timestamps(frame[column.name], source_timezone).alias(_typed(column.name)))
-        else:
-            typed.append(
-                typed_expr(column, source_timezone, decimal_comma=table.decimal_comma).alias(_typed(column.name))
+            expr = pl.col(column.name).map_batches(
+                lambda s: parse_timestamps(s, source_timezone), return_dtype=pl.Datetime("us"), is_elementwise=True
             )
-    staged = frame.lazy().with_columns(typed).with_columns(_reason_expr(spec))
+        else:
+            expr = typed_expr(column, source_timezone, decimal_comma=decimal_comma)
+        typed.append(expr.alias(_typed(column.name)))
+    return frame.with_columns(typed).with_columns(_reason_expr(spec))
+
+
+def good_rows(frame: pl.LazyFrame, spec: DatasetSpec, timezone: str) -> pl.LazyFrame:
+    """The rows of a staged frame that are written, in the schema's columns and order (not sorted)."""
     ts = pl.col(_typed("timestamp"))
     date_partition = ts.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date().alias("date_partition")
-    good = (
-        staged.filter(pl.col(REASON).is_null())
-        .select([pl.col(_typed(c.name)).alias(c.name) for c in spec.input_columns] + [date_partition])
-        .sort("timestamp", maintain_order=True)
+    return frame.filter(pl.col(REASON).is_null()).select(
+        [pl.col(_typed(c.name)).alias(c.name) for c in spec.input_columns] + [date_partition]
     )
-    bad = staged.filter(pl.col(REASON).is_not_null()).select(LINE, RECORD, RAW, REASON)
-    good_df, bad_df = pl.collect_all([good, bad])
+
+
+def bad_rows(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """The rows of a staged frame that are rejected, with whatever bookkeeping the reader provided."""
+    names = frame.collect_schema().names()
+    return frame.filter(pl.col(REASON).is_not_null()).select([c for c in (LINE, RECORD, RAW) if c in names] + [REASON])
+
+
+def coerce(table: RawTable, spec: DatasetSpec, timezone: str, source_timezone: str) -> Coerced:
+    """Type a RawTable in memory; every row lands in `good` or in `bad` (never both, never neither)."""
+    frame = staged(table.frame.lazy(), spec, source_timezone, decimal_comma=table.decimal_comma).collect().lazy()
+    good = good_rows(frame, spec, timezone).sort("timestamp", maintain_order=True)
+    good_df, bad_df = pl.collect_all([good, bad_rows(frame)])
     return Coerced(good=good_df, bad=bad_df)

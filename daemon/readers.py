@@ -7,6 +7,7 @@ A file that cannot be read at all raises an `InputError` subclass with a one-lin
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import datetime as dt
@@ -18,6 +19,7 @@ import shlex
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -200,18 +202,85 @@ def read_csv_records(data: bytes, spec: DatasetSpec) -> RawTable:
 _QUOTED = r'"(?:[^"]|"")*"'
 
 
-def read_csv_polars(data: bytes, spec: DatasetSpec) -> RawTable | None:
-    """The polars path, or None when the file needs the record-by-record reader.
+@dataclass
+class CsvScan:
+    """A CSV the polars path can stream.
 
-    polars reads the values; a second scan of the physical lines gives each record its line number,
-    raw text and field count (quoted parts removed), so short and long rows are marked exactly as
-    the csv module would. Files with a record spanning lines, a stray quote, a non-UTF-8 byte,
-    UTF-16, or a leading blank line go to the csv module instead.
+    `frame` is lazy: LINE, ERROR and one String column per spec column, blank lines already left out.
+    The raw text and record number of a line are only looked up for the few rows that are rejected.
     """
-    if b"\x1f" in data or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+
+    source: Path | bytes
+    frame: pl.LazyFrame
+    rows_in: int
+    blank_lines: list[int]
+    extra_columns: list[str]
+    decimal_comma: bool
+
+    def record_of(self, line: int) -> int:
+        """1-based record number of the record on physical `line` (the header is line 1)."""
+        return line - 1 - bisect.bisect_left(self.blank_lines, line)
+
+    def raw_lines(self, numbers: list[int]) -> dict[int, str]:
+        """The text of the given physical lines."""
+        if not numbers:
+            return {}
+        found = (
+            _lines(self.source)
+            .filter((pl.col("__n") + 1).is_in(numbers))
+            .select((pl.col("__n") + 1).alias("n"), pl.col("line").fill_null(""))
+            .collect(engine="streaming")
+        )
+        return dict(zip(found["n"].to_list(), found["line"].to_list(), strict=True))
+
+    def materialise(self) -> RawTable:
+        """The whole table in memory, with RECORD and RAW for every row (small files and tests)."""
+        frame = self.frame.collect()
+        lines = frame[LINE].to_list()
+        raw = self.raw_lines(lines)
+        frame = frame.with_columns(
+            pl.Series(RECORD, [self.record_of(n) for n in lines], dtype=pl.Int64),
+            pl.Series(RAW, [raw.get(n, "") for n in lines], dtype=pl.String),
+        ).select(LINE, RECORD, RAW, ERROR, *[c for c in frame.columns if c not in (LINE, ERROR)])
+        return RawTable(frame=frame, extra_columns=self.extra_columns, decimal_comma=self.decimal_comma)
+
+
+def _lines(source: Path | bytes) -> pl.LazyFrame:
+    """Each physical line as one String (no quoting, \\r stripped), with its 0-based index `__n`."""
+    return pl.scan_csv(
+        source,
+        has_header=False,
+        separator="\x1f",
+        quote_char=None,
+        schema={"line": pl.String},
+        encoding="utf8",
+        row_index_name="__n",
+    )
+
+
+def _head(source: Path | bytes, size: int = 65536) -> bytes:
+    if isinstance(source, bytes):
+        return source[:size]
+    with open(source, "rb") as fh:
+        return fh.read(size)
+
+
+def scan_csv(source: Path | bytes, spec: DatasetSpec) -> CsvScan | None:
+    """The polars path over a file (or bytes), or None when the file needs the csv-module reader.
+
+    A first streaming scan of the physical lines finds blank lines, lines with the wrong number of
+    fields (quoted parts removed) and any line with an odd number of quotes (a record spanning lines,
+    or a stray quote); the values are then scanned lazily, and each record's line number is its row
+    index plus two. Files with a record spanning lines, a non-UTF-8 byte, UTF-16, a 0x1f byte or a
+    leading blank line go to the csv module instead.
+    """
+    head = _head(source)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return None
-    body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+    body = head[3:] if head.startswith(codecs.BOM_UTF8) else head
     first_end = body.find(b"\n")
+    if first_end < 0 and len(head) == 65536:
+        return None
     first = body[: first_end if first_end >= 0 else len(body)].rstrip(b"\r")
     if not first.strip() or b"\r" in first:
         return None
@@ -223,57 +292,75 @@ def read_csv_polars(data: bytes, spec: DatasetSpec) -> RawTable | None:
         return None
     delimiter = _sniff_delimiter(first_text)
     header = _check_header(next(csv.reader([first_text], delimiter=delimiter)), spec)
-    try:
-        lines = pl.read_csv(
-            body,
-            has_header=False,
-            separator="\x1f",
-            quote_char=None,
-            new_columns=["line"],
-            schema={"line": pl.String},
-            encoding="utf8",
-        )
-        values = pl.read_csv(
-            body,
-            has_header=True,
-            separator=delimiter,
-            quote_char='"',
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            empty_string_is_null=False,
-            encoding="utf8",
-            new_columns=[f"__col{i}" for i in range(header.width)],
-        )
-    except (pl.exceptions.PolarsError, ValueError):
-        return None
-    quotes = pl.col("line").str.count_matches('"', literal=True)
-    if lines.select((quotes % 2 == 1).any()).item() or values.height != lines.height - 1:
-        return None
-    unquoted = pl.when(quotes > 0).then(pl.col("line").str.replace_all(_QUOTED, "")).otherwise(pl.col("line"))
+    width = header.width
+    line = pl.col("line")
+    quotes = line.str.count_matches('"', literal=True)
+    unquoted = pl.when(quotes > 0).then(line.str.replace_all(_QUOTED, "")).otherwise(line)
     fields = unquoted.str.count_matches(delimiter, literal=True) + 1
-    known = [c.name for c in spec.input_columns]
+    blank = line.is_null() | (line.str.strip_chars() == "")
+    body_lines = _lines(source).filter(pl.col("__n") >= 1)
+    try:
+        facts, problems = pl.collect_all(
+            [
+                body_lines.select(pl.len().alias("lines"), (quotes % 2 == 1).any().alias("odd")),
+                body_lines.filter(blank | (fields != width)).select(
+                    (pl.col("__n") + 1).cast(pl.Int64).alias("n"), blank.alias("blank"), fields.alias("fields")
+                ),
+            ],
+            engine="streaming",
+        )
+    except (pl.exceptions.PolarsError, ValueError, OSError):
+        return None
+    if facts["odd"].item():
+        return None
+    blank_lines = problems.filter(pl.col("blank"))["n"].to_list()
+    ragged = problems.filter(~pl.col("blank"))
+    values = pl.scan_csv(
+        source,
+        has_header=True,
+        separator=delimiter,
+        quote_char='"',
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        empty_string_is_null=False,
+        encoding="utf8",
+        new_columns=[f"__col{i}" for i in range(width)],
+        row_index_name="__i",
+    )
+    line_no = (pl.col("__i") + 2).cast(pl.Int64)
+    found = line_no.replace_strict(ragged["n"], ragged["fields"], default=None, return_dtype=pl.Int64)
     frame = (
-        pl.concat([lines.slice(1).with_row_index(LINE, offset=2), values], how="horizontal")
-        .filter(pl.col("line").is_not_null() & (pl.col("line").str.strip_chars() != ""))
-        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(RECORD), fields.alias("__fields"))
+        values.with_columns(line_no.alias(LINE))
+        .filter(~pl.col(LINE).is_in(blank_lines))
+        .with_columns(found.alias("__fields"))
         .select(
-            pl.col(LINE).cast(pl.Int64),
-            RECORD,
-            pl.col("line").alias(RAW),
-            pl.when(pl.col("__fields") != header.width)
-            .then(pl.format("expected {} fields, found {}", pl.lit(header.width), pl.col("__fields")))
+            LINE,
+            pl.when(pl.col("__fields").is_not_null())
+            .then(pl.format("expected {} fields, found {}", pl.lit(width), pl.col("__fields")))
             .alias(ERROR),
             *[
                 (
-                    pl.when(pl.col("__fields") == header.width).then(pl.col(f"__col{header.positions[name]}"))
-                    if name in header.positions
+                    pl.when(pl.col("__fields").is_null()).then(pl.col(f"__col{header.positions[c.name]}"))
+                    if c.name in header.positions
                     else pl.lit(None, dtype=pl.String)
-                ).alias(name)
-                for name in known
+                ).alias(c.name)
+                for c in spec.input_columns
             ],
         )
     )
-    return RawTable(frame=frame, extra_columns=header.extra, decimal_comma=delimiter != ",")
+    rows_in = int(facts["lines"].item()) - len(blank_lines)
+    return CsvScan(source, frame, rows_in, blank_lines, header.extra, delimiter != ",")
+
+
+def read_csv_polars(data: bytes, spec: DatasetSpec) -> RawTable | None:
+    """The polars path in memory (small files, tests), or None when the file needs the csv module."""
+    scan = scan_csv(data, spec)
+    if scan is None:
+        return None
+    table = scan.materialise()
+    if table.frame.lazy().select(pl.len()).collect().item() != scan.rows_in:
+        return None  # the values scan and the line scan disagree: let the csv module decide
+    return table
 
 
 # ------------------------------------------------------------------------------------------- JSON
