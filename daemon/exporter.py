@@ -21,7 +21,7 @@ import polars as pl
 import structlog
 
 from daemon import __version__, readers
-from daemon.coerce import LINE, RAW, REASON, RECORD, Coerced, coerce
+from daemon.coerce import LINE, RAW, REASON, RECORD, coerce
 from daemon.errors import (
     ExporterError,
     InputError,
@@ -31,10 +31,11 @@ from daemon.errors import (
     UnreadableInput,
 )
 from daemon.inputs import InputFile, Key, discover, output_path, rejects_path, resolve_key
+from daemon.pipeline import stream_csv
 from daemon.settings import Settings
 from daemon.specs import REJECTS_COLUMNS, DatasetSpec
 from daemon.state import OutputRecord, SourceRecord, State, now_utc
-from daemon.writer import json_columns, read_metadata, remove_if_exists, write_atomic
+from daemon.writer import json_columns, publish, read_metadata, remove_if_exists, write_atomic
 
 log = structlog.get_logger("parquet_exporter")
 
@@ -139,10 +140,22 @@ class Planned:
 
 @dataclass(frozen=True)
 class SourceBytes:
-    data: bytes
+    """A source's stat and content hash; `data` holds its bytes when they were read whole."""
+
+    data: bytes | None
     size: int
     mtime_ns: int
     sha256: str
+
+
+def _source_error(path: Path, exc: OSError) -> ExporterError:
+    if isinstance(exc, FileNotFoundError):
+        return SourceChanged(f"{path.name} vanished before it could be read")
+    if isinstance(exc, PermissionError):
+        return UnreadableInput("permission denied reading the source")
+    if isinstance(exc, IsADirectoryError):
+        return UnreadableInput("is a directory")
+    return TransientIOError(f"reading {path.name}: {exc.strerror or exc}")
 
 
 def read_source(path: Path) -> SourceBytes:
@@ -151,17 +164,44 @@ def read_source(path: Path) -> SourceBytes:
         before = os.stat(path)
         data = path.read_bytes()
         after = os.stat(path)
-    except FileNotFoundError:
-        raise SourceChanged(f"{path.name} vanished before it could be read") from None
-    except PermissionError:
-        raise UnreadableInput("permission denied reading the source") from None
-    except IsADirectoryError:
-        raise UnreadableInput("is a directory") from None
     except OSError as exc:
-        raise TransientIOError(f"reading {path.name}: {exc.strerror or exc}") from None
+        raise _source_error(path, exc) from None
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
         raise SourceChanged(f"{path.name} changed while it was being read")
     return SourceBytes(data, after.st_size, after.st_mtime_ns, hashlib.sha256(data).hexdigest())
+
+
+def hash_source(path: Path) -> SourceBytes:
+    """Stat and hash a source without holding it in memory (large CSVs are then streamed by polars)."""
+    try:
+        before = os.stat(path)
+        with path.open("rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        after = os.stat(path)
+    except OSError as exc:
+        raise _source_error(path, exc) from None
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        raise SourceChanged(f"{path.name} changed while it was being read")
+    return SourceBytes(None, after.st_size, after.st_mtime_ns, digest)
+
+
+def load_source(path: Path, expected: SourceBytes) -> bytes:
+    """The bytes of a source that was hashed earlier; SourceChanged if they are not the same bytes."""
+    again = read_source(path)
+    if again.sha256 != expected.sha256:
+        raise SourceChanged(f"{path.name} changed while it was being converted")
+    assert again.data is not None
+    return again.data
+
+
+def _assert_unchanged(path: Path, src: SourceBytes) -> None:
+    """Before publishing a streamed output: the source still has the stat it was hashed with."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise _source_error(path, exc) from None
+    if (st.st_size, st.st_mtime_ns) != (src.size, src.mtime_ns):
+        raise SourceChanged(f"{path.name} changed while it was being converted")
 
 
 class Exporter:
@@ -267,17 +307,18 @@ class Exporter:
         started = time.perf_counter()
         try:
             return self._convert(item, force=force, dry_run=dry_run, started=started, cancel=cancel)
-        except TransientIOError as exc:
-            if raise_transient:
-                raise
-            return self._failed(item, None, exc, record=not dry_run)
-        except ExporterError as exc:
-            return self._failed(item, None, exc, record=not dry_run)
         except Exception as exc:
+            if cancel is not None and cancel.is_set():
+                # Abandoned by the caller, who recorded that already: recording (or logging) it again from
+                # this late thread could overwrite what happened since, e.g. a newer conversion's success.
+                return Outcome("failed", item.spec.name, self.rel(item.path), None, error=str(exc) or "abandoned")
+            if isinstance(exc, TransientIOError) and raise_transient:
+                raise
+            if isinstance(exc, ExporterError):
+                return self._failed(item, None, exc, record=not dry_run)
             log.error("export.internal_error", source=self.rel(item.path), exc_info=True)
-            return self._failed(
-                item, None, InputError(f"internal error: {type(exc).__name__}: {exc}"), record=not dry_run
-            )
+            internal = InputError(f"internal error: {type(exc).__name__}: {exc}")
+            return self._failed(item, None, internal, record=not dry_run)
 
     def record_failure(self, item: InputFile, exc: ExporterError) -> Outcome:
         """Record (state, run history, log) that `item` failed with `exc`."""
@@ -288,7 +329,7 @@ class Exporter:
     ) -> Outcome:
         spec = item.spec
         source = self.rel(item.path)
-        src = read_source(item.path)
+        src = hash_source(item.path) if spec.reader == "csv" else read_source(item.path)
         key = resolve_key(item, self.settings, src.data)
         out = output_path(self.settings, spec, key)
         out_rel = self.rel(out)
@@ -304,31 +345,6 @@ class Exporter:
                 self._record_source(source, src, out_rel, "skipped")
                 log.info("export.skipped", dataset=spec.name, source=source, output=out_rel, reason=reason)
                 return Outcome("skipped", spec.name, source, out_rel, reason=reason, source_bytes=src.size)
-        table = readers.read(src.data, spec)
-        if table.extra_columns:
-            log.warning("schema.drift", dataset=spec.name, source=source, extra_columns=table.extra_columns)
-        coerced = coerce(table, spec, self.settings.timezone, self.settings.source_timezone)
-        rows_in, rejected = coerced.rows_in, coerced.bad.height
-        if rows_in and rejected / rows_in > self.settings.max_reject_fraction:
-            first = coerced.bad.row(0, named=True)
-            where = f"line {first[LINE]}" if first[LINE] is not None else f"record {first[RECORD]}"
-            raise TooManyRejects(
-                f"{rejected} of {rows_in} rows rejected (more than {self.settings.max_reject_fraction:.0%});"
-                f" first at {where}: {first[REASON]}"
-            )
-        outcome = Outcome(
-            "written",
-            spec.name,
-            source,
-            out_rel,
-            rows_in=rows_in,
-            rows_written=coerced.good.height,
-            rows_rejected=rejected,
-            source_bytes=src.size,
-        )
-        if dry_run:
-            outcome.seconds = round(time.perf_counter() - started, 4)
-            return outcome
         metadata = {
             "version": __version__,
             "schema_version": str(spec.schema_version),
@@ -336,18 +352,71 @@ class Exporter:
             "source": source,
             "source_sha256": src.sha256,
             "source_bytes": str(src.size),
-            "rows_in": str(rows_in),
-            "rows_written": str(coerced.good.height),
-            "rows_rejected": str(rejected),
             "exported_at": now_utc(),
         }
-        outcome.parquet_bytes = write_atomic(
-            coerced.good, out, metadata, self.settings, json_columns(spec), cancel=cancel
-        )
-        outcome.rejects = self._write_rejects(spec, key, source, src.sha256, coerced)
-        outcome.seconds = round(time.perf_counter() - started, 4)
-        self._record_written(outcome, src, spec)
-        return outcome
+        done = Outcome("written", spec.name, source, out_rel, source_bytes=src.size)
+        scan = None
+        if spec.reader == "csv":
+            scan = readers.scan_csv(item.path, spec)
+            streamed = stream_csv(scan, spec, out, self.settings, metadata, write=not dry_run) if scan else None
+            if scan is not None and scan.extra_columns:
+                log.warning("schema.drift", dataset=spec.name, source=source, extra_columns=scan.extra_columns)
+            if streamed is not None:
+                try:
+                    self._check_rejects(streamed.rows_in, streamed.rejected)
+                    done.rows_in, done.rows_written = streamed.rows_in, streamed.rows_written
+                    done.rows_rejected = streamed.rejected.height
+                    if not dry_run:
+                        assert streamed.tmp is not None
+                        _assert_unchanged(item.path, src)
+                        done.parquet_bytes = publish(streamed.tmp, out, cancel)
+                finally:
+                    streamed.discard()
+                return self._finish(done, spec, key, src, streamed.rejected, dry_run, started)
+            table = readers.read_csv_records(src.data if src.data is not None else load_source(item.path, src), spec)
+        else:
+            assert src.data is not None
+            table = readers.read(src.data, spec)
+        if table.extra_columns and not (spec.reader == "csv" and scan is not None):
+            log.warning("schema.drift", dataset=spec.name, source=source, extra_columns=table.extra_columns)
+        coerced = coerce(table, spec, self.settings.timezone, self.settings.source_timezone)
+        self._check_rejects(coerced.rows_in, coerced.bad)
+        done.rows_in, done.rows_written, done.rows_rejected = coerced.rows_in, coerced.good.height, coerced.bad.height
+        if not dry_run:
+            counts = {"rows_in": str(done.rows_in), "rows_written": str(done.rows_written)}
+            counts["rows_rejected"] = str(done.rows_rejected)
+            done.parquet_bytes = write_atomic(
+                coerced.good, out, {**metadata, **counts}, self.settings, json_columns(spec), cancel=cancel
+            )
+        return self._finish(done, spec, key, src, coerced.bad, dry_run, started)
+
+    def _check_rejects(self, rows_in: int, bad: pl.DataFrame) -> None:
+        """Fail the file (writing nothing) when more than max_reject_fraction of its rows were rejected."""
+        rejected = bad.height
+        if rows_in and rejected / rows_in > self.settings.max_reject_fraction:
+            first = bad.row(0, named=True)
+            where = f"line {first[LINE]}" if first.get(LINE) is not None else f"record {first.get(RECORD)}"
+            raise TooManyRejects(
+                f"{rejected} of {rows_in} rows rejected (more than {self.settings.max_reject_fraction:.0%});"
+                f" first at {where}: {first[REASON]}"
+            )
+
+    def _finish(
+        self,
+        done: Outcome,
+        spec: DatasetSpec,
+        key: Key,
+        src: SourceBytes,
+        bad: pl.DataFrame,
+        dry_run: bool,
+        started: float,
+    ) -> Outcome:
+        if not dry_run:
+            done.rejects = self._write_rejects(spec, key, done.source, src.sha256, bad)
+        done.seconds = round(time.perf_counter() - started, 4)
+        if not dry_run:
+            self._record_written(done, src, spec)
+        return done
 
     def _current(self, out: Path, out_rel: str, sha256: str, spec: DatasetSpec) -> str | None:
         """Why the existing output is current for this content, or None when it must be (re)written."""
@@ -384,13 +453,13 @@ class Exporter:
                 )
             )
 
-    def _write_rejects(self, spec: DatasetSpec, key: Key, source: str, sha256: str, coerced: Coerced) -> str | None:
+    def _write_rejects(self, spec: DatasetSpec, key: Key, source: str, sha256: str, bad: pl.DataFrame) -> str | None:
         dest = rejects_path(self.settings, spec, key)
-        if coerced.bad.height == 0:
+        if bad.height == 0:
             remove_if_exists(dest)
             return None
         at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        frame = coerced.bad.select(
+        frame = bad.select(
             pl.lit(spec.name).alias("dataset"),
             pl.lit(source).alias("source"),
             pl.lit(sha256).alias("source_sha256"),
@@ -406,9 +475,9 @@ class Exporter:
             "export.rejected_rows",
             dataset=spec.name,
             source=source,
-            rows_rejected=coerced.bad.height,
+            rows_rejected=bad.height,
             rejects=self.rel(dest),
-            first_reason=coerced.bad.item(0, REASON),
+            first_reason=bad.item(0, REASON),
         )
         return self.rel(dest)
 

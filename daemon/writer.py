@@ -41,7 +41,7 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
-def _map_engine_error(exc: Exception, what: str) -> ExporterError:
+def map_engine_error(exc: Exception, what: str) -> ExporterError:
     """Polars and DuckDB report OS failures as their own exceptions; recover the OS meaning."""
     if isinstance(exc, OSError):
         return from_os_error(exc, what)
@@ -82,21 +82,17 @@ def write_atomic(
         else:
             frame.write_parquet(
                 tmp,
+                metadata=kv,
                 compression=settings.compression,
-                compression_level=_level(settings),
+                compression_level=compression_level(settings),
                 statistics=True,
                 row_group_size=settings.row_group_size,
-                metadata=kv,
             )
-        _fsync_path(tmp)
-        if cancel is not None and cancel.is_set():
-            raise Abandoned(f"{what}: abandoned before publishing; nothing written")
-        os.replace(tmp, dest)
-        _fsync_path(dest.parent, directory=True)
+        publish(tmp, dest, cancel)
     except ExporterError:
         raise
     except Exception as exc:  # noqa: BLE001 - engine errors are mapped to the error tree
-        raise _map_engine_error(exc, what) from None
+        raise map_engine_error(exc, what) from None
     finally:
         for leftover in (tmp, staged):
             try:
@@ -108,7 +104,18 @@ def write_atomic(
     return dest.stat().st_size
 
 
-def _level(settings: Settings) -> int | None:
+def publish(tmp: Path, dest: Path, cancel: threading.Event | None = None) -> int:
+    """fsync a finished temporary file and rename it over `dest` (unless cancelled); returns its size."""
+    _fsync_path(tmp)
+    if cancel is not None and cancel.is_set():
+        raise Abandoned(f"writing {dest.name}: abandoned before publishing; nothing written")
+    os.replace(tmp, dest)
+    _fsync_path(dest.parent, directory=True)
+    return dest.stat().st_size
+
+
+def compression_level(settings: Settings) -> int | None:
+    """The level to pass with the configured codec (None for codecs without levels)."""
     return settings.compression_level if settings.compression in ("zstd", "gzip", "brotli") else None
 
 
