@@ -8,7 +8,8 @@
     │   ├── SchemaMismatch        a required column is missing or duplicated
     │   └── TooManyRejects        more than max_reject_fraction of the rows were rejected
     ├── TransientIOError          an OS-level failure that may succeed on retry
-    │   └── SourceChanged         the source changed or vanished while it was read
+    │   ├── SourceChanged         the source changed or vanished while it was read
+    │   └── NoSpace               the output's file system is full (retried until space is freed)
     ├── OutputError               the output folder cannot be written (permissions, no space)
     ├── Abandoned                 a conversion was abandoned (timeout or shutdown); nothing was written
     └── AlreadyRunning            another process holds the lock for this root
@@ -61,6 +62,10 @@ class SourceChanged(TransientIOError):
     """The source file changed size, mtime or content, or vanished, while it was being read."""
 
 
+class NoSpace(TransientIOError):
+    """The output's file system is full; nothing was published, and the export is retried later."""
+
+
 class OutputError(ExporterError):
     """The output cannot be written: permissions, a read-only or full file system."""
 
@@ -79,8 +84,8 @@ _TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EBUSY, errno.EIO, errno.EINTR, errno.ET
 def from_os_error(exc: OSError, what: str) -> ExporterError:
     """Map an OSError met while doing `what` to the most specific exporter error."""
     detail = exc.strerror or str(exc)
-    if exc.errno == errno.ENOSPC:
-        return OutputError(f"{what}: no space left on device")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpace(f"{what}: no space left on device")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return OutputError(f"{what}: {detail}")
     if exc.errno == errno.ENOENT:

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from daemon.errors import Abandoned, ExporterError, OutputError, from_os_error
@@ -134,6 +133,8 @@ def _duckdb_copy(
         options.append(f"COMPRESSION_LEVEL {settings.compression_level}")
     if kv_sql:
         options.append(f"KV_METADATA {{{kv_sql}}}")
+    import duckdb  # only the JSON-carrying datasets need it; keep it off the CSV path's start-up
+
     with duckdb.connect() as con:
         con.execute("SET threads TO 1")
         con.execute(
