@@ -26,6 +26,12 @@ def _order_keys(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapp
     return ordered
 
 
+def _not_benign(record: logging.LogRecord) -> bool:
+    """False for watchdog's "called when the thread is inactive": its emitters race their own clean stop
+    (watchdog 7, inotify) and log it as an error, which would put an error on every other SIGTERM."""
+    return not (record.name.startswith("watchdog.") and "called when the thread is inactive" in record.getMessage())
+
+
 def _shared() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -64,11 +70,13 @@ def configure(
             log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
         )
         file_handler.setFormatter(formatter)
+        file_handler.addFilter(_not_benign)
         logger.addHandler(file_handler)
     if stderr_level is not None:
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(stderr_level.upper())
         err.setFormatter(formatter)
+        err.addFilter(_not_benign)
         logger.addHandler(err)
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())

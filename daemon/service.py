@@ -141,9 +141,12 @@ class Service:
             )
             self.scheduler = SweepScheduler(settings, lambda: self.request_sweep("scheduled"))
             try:
+                if not once:
+                    # Watch before the catch-up sweep: a file written while it runs is then not missed
+                    # until the next daily sweep (its events wait in the queue; if converted already, skipped).
+                    self.source.start(self.notify)
                 self.sweep("startup")
                 if not once:
-                    self.source.start(self.notify)
                     self.scheduler.start()
                     self._loop()
             finally:

@@ -16,7 +16,7 @@ import structlog
 
 from daemon.cli import main
 from daemon.settings import Settings, resolve
-from tests import gen
+from tests import daemonproc, gen
 
 HEADER = (
     "timestamp,query_hash,query_type,execution_time_ms,rows_examined,rows_returned,"
@@ -173,3 +173,26 @@ def fast_settings(root: Path) -> Settings:
         {"root": root, "settle_seconds": 0.05, "heartbeat_seconds": 0.1, "nice": 0, "retry_max_wait_seconds": 0.01},
         env={},
     )
+
+
+@pytest.fixture
+def processes() -> Iterator[daemonproc.Processes]:
+    """Start subprocesses through this; every one still running is killed at teardown."""
+    started = daemonproc.Processes()
+    try:
+        yield started
+    finally:
+        started.kill_all()
+
+
+@pytest.fixture
+def start_daemon(root: Path, processes: daemonproc.Processes) -> Callable[..., daemonproc.DaemonProcess]:
+    """Start the real daemon on `root` as a subprocess (settle 0.3 s, heartbeat 0.2 s); killed at teardown."""
+
+    def start(env: dict[str, str] | None = None, *, ready: bool = True) -> daemonproc.DaemonProcess:
+        proc = daemonproc.start_daemon(processes, root, env)
+        if ready:
+            proc.wait_ready()
+        return proc
+
+    return start
