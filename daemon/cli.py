@@ -126,6 +126,7 @@ def export(
     from daemon.exporter import Exporter, Mode, Selection
     from daemon.locking import export_lock
     from daemon.state import State
+    from daemon.writer import clean_temporaries
 
     if date is not None and historical:
         raise click.UsageError("--date and --historical cannot be used together")
@@ -147,6 +148,7 @@ def export(
             )
         else:
             with export_lock(settings.state_path), State(state_file) as state:
+                clean_temporaries(settings.output_path)  # what a killed run left; none is in flight now
                 report = Exporter(settings, state).export(
                     selection, force=force, on_item=printer.item, on_plan=printer.plan
                 )

@@ -44,6 +44,7 @@ log = structlog.get_logger("parquet_exporter")
 SHUTDOWN_GRACE_SECONDS = 5.0
 LOOP_STEP_SECONDS = 0.05
 IDLE_WAIT_SECONDS = 0.5
+DEFERRED_RETRY_CAP_SECONDS = 3600.0
 
 
 @dataclass
@@ -109,6 +110,8 @@ class Service:
         self.scheduler: SweepScheduler | None = None
         self.exporter: Exporter | None = None
         self._next_heartbeat = 0.0
+        # inputs whose transient failure outlasted the in-place retries: path -> (due, times deferred)
+        self._deferred: dict[Path, tuple[float, int]] = {}
 
     # called from other threads ---------------------------------------------------------------
     def notify(self, path: Path | None, kind: EventKind) -> None:
@@ -129,7 +132,10 @@ class Service:
         with daemon_lock(settings.state_path), State(settings.state_path / "state.db") as state:
             self.exporter = Exporter(settings, state)
             self._lower_priority()
-            removed = clean_temporaries(settings.output_path)
+            removed: list[Path] = []
+            with export_lock_nowait(settings.state_path) as held:
+                if held:  # no manual export is converting, so every temporary file is a leftover
+                    removed = clean_temporaries(settings.output_path)
             log.info(
                 "daemon.started",
                 pid=os.getpid(),
@@ -182,6 +188,7 @@ class Service:
                 item = classify(path, self.settings)
                 if item is not None:
                     self.convert(item)
+            self._run_deferred()
             alive = getattr(self.source, "alive", None)
             if alive is not None and not alive():
                 log.error("watch.error", detail="observer stopped; restarting and sweeping")
@@ -248,7 +255,29 @@ class Service:
         except ExporterError as exc:
             outcome = exporter.record_failure(item, exc)
         self.counters.add(outcome)
+        self._defer_if_transient(item, outcome)
         return outcome
+
+    def _defer_if_transient(self, item: InputFile, outcome: Outcome) -> None:
+        """A transient failure (a full disk, a busy file) is tried again later, with a growing delay."""
+        if outcome.status != "failed" or not outcome.transient or self.stop_event.is_set():
+            self._deferred.pop(item.path, None)
+            return
+        times = self._deferred.get(item.path, (0.0, 0))[1] + 1
+        delay = min(max(self.settings.retry_max_wait_seconds, 0.01) * 2 ** (times - 1), DEFERRED_RETRY_CAP_SECONDS)
+        self._deferred[item.path] = (self.clock() + delay, times)
+        log.warning("export.retry_later", source=self._rel(item.path), in_seconds=round(delay, 2), deferred=times)
+
+    def _run_deferred(self) -> None:
+        now = self.clock()
+        for path, (due, _) in list(self._deferred.items()):
+            if due > now or self.stop_event.is_set():
+                continue
+            item = classify(path, self.settings)
+            if item is None or stat_signature(path) is None:
+                self._deferred.pop(path, None)
+                continue
+            self.convert(item)
 
     def _sleep(self, seconds: float) -> None:
         self.stop_event.wait(seconds)

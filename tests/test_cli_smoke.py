@@ -36,7 +36,7 @@ def test_export_writes_partitioned_parquet_with_exact_schema(
         ("io_wait_ms", "DOUBLE"),
         ("date_partition", "DATE"),
     ]
-    assert duckdb.execute(f"SELECT count(*) FROM '{out}'").fetchone() == (5,)
+    assert duckdb.execute(f"SELECT count(*) FROM '{out}'").fetchall() == [(5,)]
 
 
 def test_second_run_skips(root: Path, write_daily: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
