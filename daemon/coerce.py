@@ -7,6 +7,7 @@ row is never dropped: it is either in `good` or in `bad` with a reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,15 +133,56 @@ def _typed(name: str) -> str:
 _COMMON_TIMESTAMP = "%Y-%m-%dT%H:%M:%S%.fZ"
 
 
-def parse_timestamps(raw: pl.Series, source_timezone: str) -> pl.Series:
-    """`timestamp_expr` over a Series, with a fast first pass for `YYYY-MM-DDTHH:MM:SS[.f]Z`."""
-    out = raw.str.to_datetime(_COMMON_TIMESTAMP, strict=False, time_unit="us")
+def _fast_then_general(
+    raw: pl.Series, fast: Callable[[pl.Series], pl.Series], general: pl.Expr, dtype: pl.DataType
+) -> pl.Series:
+    """Type `raw` with a cheap `fast` pass, then run the `general` expression (over column "v") only on
+    the values the fast pass left NULL. `fast` must accept a subset of what `general` accepts, with the
+    same result, so the outcome is exactly `general`'s, at the fast pass's cost for ordinary data."""
+    out = fast(raw).cast(dtype)
     todo = out.is_null() & raw.is_not_null()
     if todo.any():
         index = todo.arg_true()
-        rest = pl.DataFrame({"t": raw.gather(index)}).select(timestamp_expr(pl.col("t"), source_timezone))
-        out = out.scatter(index, rest.to_series())
+        rest = pl.DataFrame({"v": raw.gather(index)}).select(general.cast(dtype)).to_series()
+        out = out.scatter(index, rest)
     return out
+
+
+def parse_timestamps(raw: pl.Series, source_timezone: str) -> pl.Series:
+    """`timestamp_expr` over a Series, with a fast first pass for `YYYY-MM-DDTHH:MM:SS[.f]Z`."""
+    return _fast_then_general(
+        raw,
+        lambda s: s.str.to_datetime(_COMMON_TIMESTAMP, strict=False, time_unit="us"),
+        timestamp_expr(pl.col("v"), source_timezone),
+        pl.Datetime("us"),
+    )
+
+
+def _fast_pass(column: Column) -> Callable[[pl.Series], pl.Series]:
+    """The cheap first pass for a column type: exact spellings only, no stripping, no alternatives."""
+    match column.type:
+        case "DOUBLE":
+            return lambda s: s.cast(pl.Float64, strict=False)
+        case "BIGINT":
+            return lambda s: s.cast(pl.Int64, strict=False)
+        case "BOOLEAN":
+            return lambda s: s.replace_strict(["true", "false"], [True, False], default=None, return_dtype=pl.Boolean)
+        case _:  # VARCHAR and JSON: the text itself, but "" is NULL
+            return lambda s: s.replace_strict([""], [None], default=s, return_dtype=pl.String) if (s == "").any() else s
+
+
+def typed_column(column: Column, source_timezone: str, *, decimal_comma: bool = False) -> pl.Expr:
+    """`typed_expr`'s result, computed batch by batch with a fast first pass (see `_fast_then_general`)."""
+    if column.type == "TIMESTAMP":
+        return pl.col(column.name).map_batches(
+            lambda s: parse_timestamps(s, source_timezone), return_dtype=pl.Datetime("us"), is_elementwise=True
+        )
+    dtype = POLARS_TYPES[column.type]
+    fast = _fast_pass(column)
+    general = typed_expr(Column("v", column.type), source_timezone, decimal_comma=decimal_comma)
+    return pl.col(column.name).map_batches(
+        lambda s: _fast_then_general(s, fast, general, dtype), return_dtype=dtype, is_elementwise=True
+    )
 
 
 @dataclass
@@ -160,15 +202,10 @@ def staged(frame: pl.LazyFrame, spec: DatasetSpec, source_timezone: str, *, deci
 
     Lazy and row-local, so the streaming engine can run it over a file of any size.
     """
-    typed: list[pl.Expr] = []
-    for column in spec.input_columns:
-        if column.type == "TIMESTAMP":
-            expr = pl.col(column.name).map_batches(
-                lambda s: parse_timestamps(s, source_timezone), return_dtype=pl.Datetime("us"), is_elementwise=True
-            )
-        else:
-            expr = typed_expr(column, source_timezone, decimal_comma=decimal_comma)
-        typed.append(expr.alias(_typed(column.name)))
+    typed = [
+        typed_column(column, source_timezone, decimal_comma=decimal_comma).alias(_typed(column.name))
+        for column in spec.input_columns
+    ]
     return frame.with_columns(typed).with_columns(_reason_expr(spec))
 
 
