@@ -353,8 +353,13 @@ def run(settings: Settings, once: bool) -> int:
     import signal
 
     from daemon import logconfig
+    from daemon.errors import ConfigError
     from daemon.service import Service
 
+    if not any((settings.root / top).is_dir() for top in ("g", "knowledge")):
+        raise ConfigError(
+            f"{settings.root} has neither g/ nor knowledge/: is it the operations repository? Pass --root DIR"
+        )
     logconfig.configure(
         settings.log_path,
         level=settings.log_level,

@@ -54,3 +54,14 @@ def test_usage_error_exits_2(root: Path, capsys: pytest.CaptureFixture[str]) -> 
     """--date with a non-date is a usage error with exit code 2."""
     assert main(["export", "--root", str(root), "--date", "2025-13-01"]) == 2
     assert "not a YYYY-MM-DD date" in capsys.readouterr().err
+
+
+def test_run_refuses_a_root_that_is_not_an_operations_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` on a folder with neither g/ nor knowledge/ exits 2 with a one-line hint instead of watching it."""
+    assert 2 == main(["run", "--once", "--root", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert "neither g/ nor knowledge/" in err
+    assert 1 == len(err.strip().splitlines())
+    assert [] == list(tmp_path.iterdir())
