@@ -18,7 +18,7 @@ from daemon.coerce import LINE, REASON, RECORD, bad_rows, good_rows, staged
 from daemon.readers import CsvScan
 from daemon.settings import Settings
 from daemon.specs import DatasetSpec
-from daemon.writer import META_PREFIX, compression_level, map_engine_error, temporary_name
+from daemon.writer import META_PREFIX, map_engine_error, parquet_options, temporary_name
 
 
 class _RowCounter:
@@ -86,10 +86,7 @@ def stream_csv(
                     tmp,
                     metadata=_footer(metadata, scan.rows_in, counter),
                     lazy=True,
-                    compression=settings.compression,
-                    compression_level=compression_level(settings),
-                    statistics=True,
-                    row_group_size=settings.row_group_size,
+                    **parquet_options(settings),
                 ),
                 bad.sink_parquet(tmp_bad, lazy=True),
             ],
@@ -148,10 +145,7 @@ def _sort(tmp: Path, settings: Settings, metadata: Mapping[str, str]) -> None:
         pl.scan_parquet(tmp).sort("timestamp", maintain_order=True, nulls_last=True).sink_parquet(
             sorted_tmp,
             metadata=kv,
-            compression=settings.compression,
-            compression_level=compression_level(settings),
-            statistics=True,
-            row_group_size=settings.row_group_size,
+            **parquet_options(settings),
         )
         sorted_tmp.replace(tmp)
     finally:

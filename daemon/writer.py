@@ -12,11 +12,12 @@ import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TypedDict
 
 import polars as pl
 
 from daemon.errors import Abandoned, ExporterError, OutputError, from_os_error
-from daemon.settings import Settings
+from daemon.settings import Codec, Settings
 from daemon.specs import DatasetSpec
 
 META_PREFIX = "parquet_exporter."
@@ -79,14 +80,7 @@ def write_atomic(
             frame.write_parquet(staged, compression="uncompressed", statistics=False)
             _duckdb_copy(staged, tmp, kv, settings, json_columns)
         else:
-            frame.write_parquet(
-                tmp,
-                metadata=kv,
-                compression=settings.compression,
-                compression_level=compression_level(settings),
-                statistics=True,
-                row_group_size=settings.row_group_size,
-            )
+            frame.write_parquet(tmp, metadata=kv, **parquet_options(settings))
         publish(tmp, dest, cancel)
     except ExporterError:
         raise
@@ -111,6 +105,24 @@ def publish(tmp: Path, dest: Path, cancel: threading.Event | None = None) -> int
     os.replace(tmp, dest)
     _fsync_path(dest.parent, directory=True)
     return dest.stat().st_size
+
+
+class ParquetOptions(TypedDict):
+    """The polars Parquet writer options every output is written with."""
+
+    compression: Codec
+    compression_level: int | None
+    statistics: bool
+    row_group_size: int
+
+
+def parquet_options(settings: Settings) -> ParquetOptions:
+    return ParquetOptions(
+        compression=settings.compression,
+        compression_level=compression_level(settings),
+        statistics=True,
+        row_group_size=settings.row_group_size,
+    )
 
 
 def compression_level(settings: Settings) -> int | None:
