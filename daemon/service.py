@@ -219,7 +219,7 @@ class Service:
 
     def _deleted(self, path: Path) -> None:
         self.counters.deleted_sources += 1
-        log.warning("source.deleted", source=self._rel(path), detail="its Parquet output is kept")
+        log.warning("source.deleted", source=self._rel(path), detail="its Parquet output, if any, is kept")
 
     def _rel(self, path: Path) -> str:
         assert self.exporter is not None
