@@ -537,7 +537,7 @@ class Exporter:
         source = self.rel(item.path)
         message = str(exc) or type(exc).__name__
         log.error("export.failed", dataset=item.spec.name, source=source, error=message, error_type=type(exc).__name__)
-        if record and self.state is not None:
+        if record and self.state is not None and not self.state.readonly:
             self.state.add_run(dataset=item.spec.name, source=source, output=output, outcome="failed", error=message)
             try:
                 st = item.path.stat()

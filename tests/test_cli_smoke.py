@@ -65,3 +65,20 @@ def test_run_refuses_a_root_that_is_not_an_operations_repository(
     assert "neither g/ nor knowledge/" in err
     assert 1 == len(err.strip().splitlines())
     assert [] == list(tmp_path.iterdir())
+
+
+def test_dry_run_with_a_failing_input_and_an_existing_state(
+    root: Path, write_daily: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run after a real export reports a failing input as failed and writes nothing, state included."""
+    write_daily("20251028")
+    assert 0 == main(["export", "--root", str(root)])
+    (root / "g/reports/query_perf_daily_20251301.csv").write_text("timestamp\n")
+    state = root / "g/state/parquet_export/state.db"
+    before = state.read_bytes()
+    capsys.readouterr()
+    assert 1 == main(["export", "--root", str(root), "--historical", "--dry-run"])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert "✗ query_perf_daily_20251301.csv: '20251301' is not a real date" in captured.out
+    assert before == state.read_bytes()
