@@ -9,6 +9,7 @@ import datetime as dt
 import functools
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -497,4 +498,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit_code(exc)
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except Exception as exc:
+        if os.environ.get("PARQUET_EXPORTER_DEBUG"):
+            raise
+        first = (str(exc).splitlines() or [""])[0]
+        click.echo(
+            f"error: internal error: {type(exc).__name__}: {first} (PARQUET_EXPORTER_DEBUG=1 shows where)", err=True
+        )
+        return 1
     return rv if isinstance(rv, int) else 0

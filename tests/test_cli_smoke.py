@@ -82,3 +82,16 @@ def test_dry_run_with_a_failing_input_and_an_existing_state(
     assert "Traceback" not in captured.out + captured.err
     assert "✗ query_perf_daily_20251301.csv: '20251301' is not a real date" in captured.out
     assert before == state.read_bytes()
+
+
+def test_unexpected_error_is_one_line_not_a_traceback(
+    root: Path, write_daily: WriteCsv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error nobody planned for (here: g/logs is a file) ends as one line on stderr and exit 1."""
+    monkeypatch.delenv("PARQUET_EXPORTER_DEBUG", raising=False)
+    write_daily("20251028")
+    (root / "g" / "logs").write_text("not a folder")
+    assert 1 == main(["export", "--root", str(root)])
+    err = capsys.readouterr().err
+    assert err.startswith("error: internal error: ")
+    assert 1 == len(err.strip().splitlines())
