@@ -386,7 +386,13 @@ class Exporter:
             counts = {"rows_in": str(done.rows_in), "rows_written": str(done.rows_written)}
             counts["rows_rejected"] = str(done.rows_rejected)
             done.parquet_bytes = write_atomic(
-                coerced.good, out, {**metadata, **counts}, self.settings, json_columns(spec), cancel=cancel
+                coerced.good,
+                out,
+                {**metadata, **counts},
+                self.settings,
+                json_columns(spec),
+                cancel=cancel,
+                source_bytes=src.size,
             )
         return self._finish(done, spec, key, src, coerced.bad, dry_run, started)
 

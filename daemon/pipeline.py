@@ -86,7 +86,7 @@ def stream_csv(
                     tmp,
                     metadata=_footer(metadata, scan.rows_in, counter),
                     lazy=True,
-                    **parquet_options(settings),
+                    **parquet_options(settings, scan.source_bytes),
                 ),
                 bad.sink_parquet(tmp_bad, lazy=True),
             ],
@@ -98,7 +98,7 @@ def stream_csv(
             tmp.unlink(missing_ok=True)
             return None
         if not pl.read_parquet(tmp, columns=["timestamp"])["timestamp"].is_sorted(nulls_last=True):
-            _sort(tmp, settings, {**metadata, **_counts(scan.rows_in, counter.rows)})
+            _sort(tmp, settings, {**metadata, **_counts(scan.rows_in, counter.rows)}, scan.source_bytes)
         return result
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -137,7 +137,7 @@ def _checked(scan: CsvScan, tmp: Path | None, written: int, rejected: pl.DataFra
     return Streamed(tmp, scan.rows_in, written, with_text)
 
 
-def _sort(tmp: Path, settings: Settings, metadata: Mapping[str, str]) -> None:
+def _sort(tmp: Path, settings: Settings, metadata: Mapping[str, str], source_bytes: int) -> None:
     """Rewrite an unsorted temporary output sorted by timestamp (input order kept among equal times)."""
     kv = {META_PREFIX + k: v for k, v in metadata.items()}
     sorted_tmp = tmp.with_name(tmp.name + "-sorted")
@@ -145,7 +145,7 @@ def _sort(tmp: Path, settings: Settings, metadata: Mapping[str, str]) -> None:
         pl.scan_parquet(tmp).sort("timestamp", maintain_order=True, nulls_last=True).sink_parquet(
             sorted_tmp,
             metadata=kv,
-            **parquet_options(settings),
+            **parquet_options(settings, source_bytes),
         )
         sorted_tmp.replace(tmp)
     finally:

@@ -217,6 +217,10 @@ class CsvScan:
     extra_columns: list[str]
     decimal_comma: bool
 
+    @property
+    def source_bytes(self) -> int:
+        return len(self.source) if isinstance(self.source, bytes) else self.source.stat().st_size
+
     def record_of(self, line: int) -> int:
         """1-based record number of the record on physical `line` (the header is line 1)."""
         return line - 1 - bisect.bisect_left(self.blank_lines, line)

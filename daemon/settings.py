@@ -37,7 +37,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 5
     compression: Codec = "zstd"
-    compression_level: int = 3
+    compression_level: int | Literal["auto"] = "auto"
     row_group_size: int = 256 * 1024
     max_reject_fraction: float = 0.5
     # daemon
@@ -151,6 +151,8 @@ def _check(s: Settings) -> None:
     for name, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{name} must be positive, got {value}")
+    if isinstance(s.compression_level, int) and not 0 <= s.compression_level <= 22:
+        raise ConfigError(f"compression_level must be 0-22 or 'auto', got {s.compression_level}")
     if s.settle_seconds < 0:
         raise ConfigError("settle_seconds must not be negative")
     if not 0 <= s.nice <= 20:
