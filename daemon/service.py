@@ -44,6 +44,7 @@ log = structlog.get_logger("parquet_exporter")
 SHUTDOWN_GRACE_SECONDS = 5.0
 LOOP_STEP_SECONDS = 0.05
 IDLE_WAIT_SECONDS = 0.5
+ERROR_PAUSE_SECONDS = 1.0
 DEFERRED_RETRY_CAP_SECONDS = 3600.0
 
 
@@ -170,31 +171,39 @@ class Service:
 
     def _loop(self) -> None:
         while not self.stop_event.is_set():
-            self._heartbeat()
-            # Poll pending paths every step while something settles; otherwise just wait for events.
-            timeout = IDLE_WAIT_SECONDS if self.settler.next_due() is None else LOOP_STEP_SECONDS
-            with contextlib.suppress(queue.Empty):
-                self._handle(*self.requests.get(timeout=timeout))
-                while True:
-                    self._handle(*self.requests.get_nowait())
+            try:
+                self._step()
+            except Exception:  # nothing may stop the service (launchd would only restart it)
+                log.error("daemon.error", exc_info=True)
+                self.stop_event.wait(ERROR_PAUSE_SECONDS)
+
+    def _step(self) -> None:
+        """One turn of the worker: take requests, convert what settled, run due retries, mind the watcher."""
+        self._heartbeat()
+        # Poll pending paths every step while something settles; otherwise just wait for events.
+        timeout = IDLE_WAIT_SECONDS if self.settler.next_due() is None else LOOP_STEP_SECONDS
+        with contextlib.suppress(queue.Empty):
+            self._handle(*self.requests.get(timeout=timeout))
+            while True:
+                self._handle(*self.requests.get_nowait())
+        if self.stop_event.is_set():
+            return
+        ready, vanished = self.settler.poll()
+        for path in vanished:
+            self._deleted(path)
+        for path in ready:
             if self.stop_event.is_set():
                 break
-            ready, vanished = self.settler.poll()
-            for path in vanished:
-                self._deleted(path)
-            for path in ready:
-                if self.stop_event.is_set():
-                    break
-                item = classify(path, self.settings)
-                if item is not None:
-                    self.convert(item)
-            self._run_deferred()
-            alive = getattr(self.source, "alive", None)
-            if alive is not None and not alive():
-                log.error("watch.error", detail="observer stopped; restarting and sweeping")
-                self.source.stop()
-                self.source.start(self.notify)
-                self.sweep("watch-error")
+            item = classify(path, self.settings)
+            if item is not None:
+                self.convert(item)
+        self._run_deferred()
+        alive = getattr(self.source, "alive", None)
+        if alive is not None and not alive():
+            log.error("watch.error", detail="observer stopped; restarting and sweeping")
+            self.source.stop()
+            self.source.start(self.notify)
+            self.sweep("watch-error")
 
     def _handle(self, kind: str, path: Path | None) -> None:
         if kind == "stop":

@@ -657,3 +657,30 @@ def test_file_written_during_the_startup_sweep_is_not_missed(
         wait_for(lambda: service.counters.written == 2, timeout=5, what="the late report's conversion")
     assert 1 == service.counters.sweeps
     assert 5 == pl.read_parquet(output_of(fast_settings)).height
+
+
+def test_an_unexpected_error_in_the_loop_is_logged_and_the_service_goes_on(
+    fast_settings: Settings, write_daily: WriteCsv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep that blows up (here: the input folder cannot be listed) logs `daemon.error`; the daemon keeps
+    converting what arrives afterwards."""
+    source = ScriptedSource()
+    service = Service(fast_settings, source=source)
+    real_discover = daemon.service.discover
+    calls: list[int] = []
+
+    def flaky_discover(settings: Settings) -> list[InputFile]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise PermissionError("[Errno 13] Permission denied: 'g/reports'")
+        return real_discover(settings)
+
+    monkeypatch.setattr(daemon.service, "discover", flaky_discover)
+    with capture_logs() as logs, running(service, source):
+        service.request_sweep("overflow")
+        wait_for(lambda: events(logs, "daemon.error"), what="the logged error")
+        path = write_daily(DAY)
+        source.push(path)
+        wait_for(lambda: output_of(fast_settings).exists(), what="the conversion after the error")
+    assert 1 == len(events(logs, "daemon.error"))
+    assert 5 == pl.read_parquet(output_of(fast_settings)).height
