@@ -18,7 +18,7 @@ from daemon.coerce import LINE, REASON, RECORD, bad_rows, good_rows, staged
 from daemon.readers import CsvScan
 from daemon.settings import Settings
 from daemon.specs import DatasetSpec
-from daemon.writer import META_PREFIX, map_engine_error, parquet_options, temporary_name
+from daemon.writer import META_PREFIX, is_os_failure, map_engine_error, parquet_options, temporary_name
 
 
 class _RowCounter:
@@ -70,7 +70,9 @@ def stream_csv(
         try:
             counted, rejected = pl.collect_all([good.select(pl.len()), bad], engine="streaming")
         except pl.exceptions.PolarsError as exc:
-            raise map_engine_error(exc, what) from None
+            if is_os_failure(exc):
+                raise map_engine_error(exc, what) from None
+            return None
         return _checked(scan, None, int(counted.item()), rejected)
     counter = _RowCounter()
     counted_rows = good.with_columns(
@@ -102,8 +104,10 @@ def stream_csv(
         return result
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, pl.exceptions.PolarsError | OSError):
+        if isinstance(exc, pl.exceptions.PolarsError | OSError) and is_os_failure(exc):
             raise map_engine_error(exc, what) from None
+        if isinstance(exc, pl.exceptions.PolarsError):
+            return None  # polars cannot parse something the line scan let through: the csv module decides
         raise
     finally:
         tmp_bad.unlink(missing_ok=True)

@@ -361,7 +361,10 @@ def read_csv_polars(data: bytes, spec: DatasetSpec) -> RawTable | None:
     scan = scan_csv(data, spec)
     if scan is None:
         return None
-    table = scan.materialise()
+    try:
+        table = scan.materialise()
+    except pl.exceptions.ComputeError:
+        return None  # e.g. text after a closing quote: the csv module reads it the way the fallback does
     if table.frame.lazy().select(pl.len()).collect().item() != scan.rows_in:
         return None  # the values scan and the line scan disagree: let the csv module decide
     return table
@@ -382,6 +385,21 @@ def load_json(text: str) -> Any:
         raise UnreadableInput(f"invalid JSON: {exc}") from None
 
 
+def _is_text(value: str) -> bool:
+    """False for strings JSON can carry but Unicode text cannot: an escaped half of a surrogate pair."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_text(value: Any) -> str:
+    """`value` as JSON text, kept readable, but escaped where it holds something that is not text."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if _is_text(text) else json.dumps(value, ensure_ascii=True)
+
+
 def _scalar_text(value: Any) -> tuple[str | None, str | None]:
     """A JSON value as text for typing, or an error for values that are not scalars."""
     if value is None:
@@ -389,7 +407,7 @@ def _scalar_text(value: Any) -> tuple[str | None, str | None]:
     if isinstance(value, bool):
         return ("true" if value else "false"), None
     if isinstance(value, str):
-        return value, None
+        return (value, None) if _is_text(value) else (None, "contains an unpaired UTF-16 surrogate (not text)")
     if isinstance(value, int):
         return str(value), None
     if isinstance(value, float):
@@ -417,7 +435,7 @@ def read_index_advisor(data: bytes, spec: DatasetSpec) -> RawTable:
     for record_no, item in enumerate(document["recommendations"], start=1):
         book[LINE].append(None)
         book[RECORD].append(record_no)
-        book[RAW].append(json.dumps(item, ensure_ascii=False)[:10_000])
+        book[RAW].append(_json_text(item)[:10_000])
         values: dict[str, str | None] = {name: None for name in known}
         error: str | None = None
         if not isinstance(item, dict):
@@ -427,7 +445,7 @@ def read_index_advisor(data: bytes, spec: DatasetSpec) -> RawTable:
             for key, value in item.items():
                 name = spec.aliases.get(key, key)
                 if name not in known:
-                    extra.add(key)
+                    extra.add(key if _is_text(key) else _json_text(key))
                     continue
                 text, problem = _scalar_text(value)
                 if problem and error is None:
@@ -484,7 +502,7 @@ def _summary_line(text: str, last_ts: str | None) -> tuple[dict[str, str | None]
                 return values, f"{name} {problem}", ts
             values[name] = text_value
         metadata.update(obj)
-        values["metadata"] = json.dumps(metadata, ensure_ascii=False) if metadata else None
+        values["metadata"] = _json_text(metadata) if metadata else None
         if values["timestamp"] is None:
             return values, "no timestamp on this line or any line above", ts
         return values, None, ts
@@ -507,7 +525,7 @@ def _summary_line(text: str, last_ts: str | None) -> tuple[dict[str, str | None]
             event_type=event["event"],
             metric_name=pairs[0][0],
             metric_value=pairs[0][2],
-            metadata=json.dumps(metadata, ensure_ascii=False) if metadata else None,
+            metadata=_json_text(metadata) if metadata else None,
         )
         return values, None, ts
     label = _LABEL_LINE.fullmatch(text)

@@ -41,6 +41,14 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+_OS_FAILURE_TEXT = ("No space left", "ENOSPC", "Permission denied", "Read-only file system", "Input/output error")
+
+
+def is_os_failure(exc: BaseException) -> bool:
+    """Whether an engine error is the operating system's (disk, permissions), not the data's."""
+    return isinstance(exc, OSError) or any(marker in str(exc) for marker in _OS_FAILURE_TEXT)
+
+
 def map_engine_error(exc: Exception, what: str) -> ExporterError:
     """Polars and DuckDB report OS failures as their own exceptions; recover the OS meaning."""
     if isinstance(exc, OSError):
