@@ -146,6 +146,16 @@ class SourceBytes:
     size: int
     mtime_ns: int
     sha256: str
+    version: tuple[int, ...] = ()  # `file_version()` of the stat the hash was taken with
+
+
+def file_version(st: os.stat_result) -> tuple[int, ...]:
+    """What tells two versions of a file apart without reading them: size, mtime, inode, device and ctime.
+
+    A replacement of the same size with a preserved mtime (`cp -p`, `rsync -t`, tar) still brings a new
+    inode, and a rewrite in place a new ctime, which no program can set back.
+    """
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns)
 
 
 def _source_error(path: Path, exc: OSError) -> ExporterError:
@@ -166,9 +176,9 @@ def read_source(path: Path) -> SourceBytes:
         after = os.stat(path)
     except OSError as exc:
         raise _source_error(path, exc) from None
-    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
+    if file_version(before) != file_version(after) or len(data) != after.st_size:
         raise SourceChanged(f"{path.name} changed while it was being read")
-    return SourceBytes(data, after.st_size, after.st_mtime_ns, hashlib.sha256(data).hexdigest())
+    return SourceBytes(data, after.st_size, after.st_mtime_ns, hashlib.sha256(data).hexdigest(), file_version(after))
 
 
 def hash_source(path: Path) -> SourceBytes:
@@ -180,9 +190,9 @@ def hash_source(path: Path) -> SourceBytes:
         after = os.stat(path)
     except OSError as exc:
         raise _source_error(path, exc) from None
-    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+    if file_version(before) != file_version(after):
         raise SourceChanged(f"{path.name} changed while it was being read")
-    return SourceBytes(None, after.st_size, after.st_mtime_ns, digest)
+    return SourceBytes(None, after.st_size, after.st_mtime_ns, digest, file_version(after))
 
 
 def load_source(path: Path, expected: SourceBytes) -> bytes:
@@ -200,8 +210,16 @@ def _assert_unchanged(path: Path, src: SourceBytes) -> None:
         st = os.stat(path)
     except OSError as exc:
         raise _source_error(path, exc) from None
-    if (st.st_size, st.st_mtime_ns) != (src.size, src.mtime_ns):
+    if file_version(st) != src.version:
         raise SourceChanged(f"{path.name} changed while it was being converted")
+
+
+def _changed_since(path: Path, src: SourceBytes) -> bool:
+    """True when the source is no longer the version that was hashed (or is gone)."""
+    try:
+        return file_version(os.stat(path)) != src.version
+    except OSError:
+        return True
 
 
 class Exporter:
@@ -327,9 +345,31 @@ class Exporter:
     def _convert(
         self, item: InputFile, *, force: bool, dry_run: bool, started: float, cancel: threading.Event | None
     ) -> Outcome:
+        src = hash_source(item.path) if item.spec.reader == "csv" else read_source(item.path)
+        try:
+            return self._convert_source(item, src, force=force, dry_run=dry_run, started=started, cancel=cancel)
+        except Exception as exc:
+            # A CSV is streamed from its path in several passes after it was hashed: whatever went wrong
+            # (a vanished file, half a header, a polars error) is the change's doing when the file changed
+            # meanwhile, so it is a SourceChanged and retried, never recorded as a fault of the content.
+            if isinstance(exc, SourceChanged) or (cancel is not None and cancel.is_set()):
+                raise
+            if _changed_since(item.path, src):
+                raise SourceChanged(f"{item.path.name} changed while it was being converted") from None
+            raise
+
+    def _convert_source(
+        self,
+        item: InputFile,
+        src: SourceBytes,
+        *,
+        force: bool,
+        dry_run: bool,
+        started: float,
+        cancel: threading.Event | None,
+    ) -> Outcome:
         spec = item.spec
         source = self.rel(item.path)
-        src = hash_source(item.path) if spec.reader == "csv" else read_source(item.path)
         key = resolve_key(item, self.settings, src.data)
         out = output_path(self.settings, spec, key)
         out_rel = self.rel(out)
@@ -340,7 +380,7 @@ class Exporter:
                 log.info("export.skipped", dataset=spec.name, source=source, output=out_rel, reason=superseded)
                 return Outcome("skipped", spec.name, source, out_rel, reason=superseded, source_bytes=src.size)
         if not force:
-            reason = self._current(out, out_rel, src.sha256, spec)
+            reason = self._current(out, out_rel, src.sha256, spec, key)
             if reason:
                 self._record_source(source, src, out_rel, "skipped")
                 log.info("export.skipped", dataset=spec.name, source=source, output=out_rel, reason=reason)
@@ -424,7 +464,7 @@ class Exporter:
             self._record_written(done, src, spec)
         return done
 
-    def _current(self, out: Path, out_rel: str, sha256: str, spec: DatasetSpec) -> str | None:
+    def _current(self, out: Path, out_rel: str, sha256: str, spec: DatasetSpec, key: Key) -> str | None:
         """Why the existing output is current for this content, or None when it must be (re)written."""
         if not out.exists():
             return None
@@ -434,10 +474,22 @@ class Exporter:
                 return "already exists, skipping"
         meta = read_metadata(out)
         if meta.get("source_sha256") == sha256 and meta.get("schema_version") == str(spec.schema_version):
+            if not self._rejects_written(spec, key, sha256, meta):
+                return None  # a crash came between publishing the output and writing its rejects
             if self.state is not None and not self.state.readonly:
                 self._backfill(out, out_rel, spec, meta)
             return "already exists, skipping"
         return None
+
+    def _rejects_written(self, spec: DatasetSpec, key: Key, sha256: str, meta: dict[str, str]) -> bool:
+        """Whether the rejected rows an output's footer counts are in the rejects file for the same content."""
+        try:
+            rejected = int(meta.get("rows_rejected", "0"))
+        except ValueError:
+            return False
+        if rejected == 0:
+            return True
+        return read_metadata(rejects_path(self.settings, spec, key)).get("source_sha256") == sha256
 
     def _backfill(self, out: Path, out_rel: str, spec: DatasetSpec, meta: dict[str, str]) -> None:
         """Re-learn an output's provenance from its own footer (after the state file was lost)."""

@@ -195,7 +195,8 @@ class Service:
             if self.stop_event.is_set():
                 break
             item = classify(path, self.settings)
-            if item is not None:
+            # Like discovery, only regular files: opening a named pipe would block the single worker.
+            if item is not None and path.is_file():
                 self.convert(item)
         self._run_deferred()
         alive = getattr(self.source, "alive", None)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
+import errno
 import io
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -196,3 +201,60 @@ def start_daemon(root: Path, processes: daemonproc.Processes) -> Callable[..., d
         return proc
 
     return start
+
+
+@dataclass(frozen=True)
+class Mounted:
+    """A tmpfs mounted over a folder; `remount("ro")` and `remount("rw")` flip it (as root)."""
+
+    target: Path
+
+    def remount(self, *options: str) -> None:
+        subprocess.run(["mount", "-o", ",".join(("remount", *options)), str(self.target)], check=True)
+
+
+@pytest.fixture
+def output_tmpfs(root: Path) -> Iterator[Mounted]:
+    """A 16 MiB tmpfs mounted over the output folder, unmounted at teardown (skips without root and mount(8))."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root and mount(8): a read-only mount is the only way to stop root writing the output folder")
+    target = root / daemonproc.OUTPUT
+    target.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(target)], capture_output=True, text=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.strip()}")
+    try:
+        yield Mounted(target)
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+@pytest.fixture
+def make_unreadable(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
+    """Make a file unreadable: chmod 000 when not root; as root (whom permissions do not stop), Python's
+    `open` raises PermissionError for that path, at the OS boundary the exporter reads through."""
+    blocked: set[str] = set()
+    chmodded: list[tuple[Path, int]] = []
+    real_open = builtins.open
+
+    def guarded_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, str | os.PathLike) and os.fspath(file) in blocked:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    def block(path: Path) -> None:
+        if os.geteuid() != 0:
+            chmodded.append((path, path.stat().st_mode))
+            path.chmod(0)
+            return
+        blocked.add(os.fspath(path))
+        monkeypatch.setattr(builtins, "open", guarded_open)
+        monkeypatch.setattr(io, "open", guarded_open)
+
+    try:
+        yield block
+    finally:
+        for path, mode in chmodded:
+            path.chmod(mode)
