@@ -38,6 +38,9 @@ from typing import IO, Any
 
 import polars as pl
 
+from daemon import duck
+from daemon.specs import QUERY_PERF
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = PROJECT_DIR / "bench-results" / "latest.json"
 SECTIONS = ("convert", "freshness", "idle", "sweep", "query", "historical")
@@ -117,17 +120,7 @@ VIEW_SQL = (
     "CREATE OR REPLACE VIEW query_performance AS SELECT * FROM read_parquet({glob}, "
     "hive_partitioning = false, union_by_name = true)"
 )
-VALIDATION_QUERY = """
-SELECT
-  date_partition,
-  COUNT(*) as query_count,
-  AVG(execution_time_ms) as avg_execution_ms,
-  MAX(execution_time_ms) as max_execution_ms
-FROM query_performance
-GROUP BY date_partition
-ORDER BY date_partition DESC
-LIMIT 30
-""".strip()
+VALIDATION_QUERY = duck.VALIDATION_QUERY  # the same text `validate` runs
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -135,19 +128,7 @@ LIMIT 30
 # layout, one timestamp style, rows in time order), generated column-wise by polars so 5M rows take seconds.
 # Randomness is a counter-based generator (splitmix64 of the row number and a per-column stream), so a row's
 # values depend only on the seed and its row number: the same options give the same bytes, in any chunking.
-COLUMNS = (
-    "timestamp",
-    "query_hash",
-    "query_type",
-    "execution_time_ms",
-    "rows_examined",
-    "rows_returned",
-    "cache_hit",
-    "table_name",
-    "index_used",
-    "cpu_time_ms",
-    "io_wait_ms",
-)
+COLUMNS = tuple(c.name for c in QUERY_PERF.input_columns)  # the CSV header, in schema order
 QUERY_TYPES = ("SELECT", "SELECT", "SELECT", "SELECT", "INSERT", "UPDATE", "DELETE")
 TABLES = ("embeddings", "query_log", "users", "sessions", "ตาราง_ผู้ใช้")
 INDEXES = ("idx_namespace", "PRIMARY", "idx_embeddings(namespace, vector)", "idx covering", "idx_multi line", None)
