@@ -157,8 +157,3 @@ def _check(s: Settings) -> None:
         raise ConfigError("settle_seconds must not be negative")
     if not 0 <= s.nice <= 20:
         raise ConfigError("nice must be between 0 and 20")
-
-
-def defaults() -> Settings:
-    """The built-in defaults (root = current directory)."""
-    return Settings()
