@@ -22,6 +22,7 @@ import structlog
 
 from daemon import __version__, readers
 from daemon.coerce import LINE, RAW, REASON, RECORD, coerce
+from daemon.digest import Digest, file_version
 from daemon.errors import (
     ExporterError,
     InputError,
@@ -31,7 +32,7 @@ from daemon.errors import (
     UnreadableInput,
 )
 from daemon.inputs import InputFile, Key, discover, output_path, rejects_path, resolve_key
-from daemon.pipeline import stream_csv
+from daemon.pipeline import convert_csv
 from daemon.settings import Settings
 from daemon.specs import REJECTS_COLUMNS, DatasetSpec
 from daemon.state import OutputRecord, SourceRecord, State, now_utc
@@ -149,13 +150,47 @@ class SourceBytes:
     version: tuple[int, ...] = ()  # `file_version()` of the stat the hash was taken with
 
 
-def file_version(st: os.stat_result) -> tuple[int, ...]:
-    """What tells two versions of a file apart without reading them: size, mtime, inode, device and ctime.
+class StreamedSource:
+    """A CSV source whose hash is being computed beside its conversion (see `daemon.digest`).
 
-    A replacement of the same size with a preserved mtime (`cp -p`, `rsync -t`, tar) still brings a new
-    inode, and a rewrite in place a new ctime, which no program can set back.
+    `size` is known at once; the hash, the comma count and the version wait for the digest, and raise
+    SourceChanged (or the read's error) when the file changed or failed while it was being read.
     """
-    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns)
+
+    data: bytes | None = None
+
+    def __init__(self, path: Path, digest: Digest) -> None:
+        self.path = path
+        self._digest = digest
+        self.size = digest.before.st_size
+        self.mtime_ns = digest.before.st_mtime_ns
+
+    def check(self) -> None:
+        """Wait for the digest; raise what stopped it or SourceChanged when the file changed while read."""
+        self._done()
+
+    def _done(self) -> Digest:
+        digest = self._digest.wait()
+        if digest.error is not None:
+            raise _source_error(self.path, digest.error)
+        if digest.changed:
+            raise SourceChanged(f"{self.path.name} changed while it was being read")
+        return digest
+
+    @property
+    def sha256(self) -> str:
+        return self._done().sha256
+
+    @property
+    def version(self) -> tuple[int, ...]:
+        return self._done().version
+
+    @property
+    def separators(self) -> int | None:
+        return self._done().separators
+
+
+Source = SourceBytes | StreamedSource
 
 
 def _source_error(path: Path, exc: OSError) -> ExporterError:
@@ -181,21 +216,15 @@ def read_source(path: Path) -> SourceBytes:
     return SourceBytes(data, after.st_size, after.st_mtime_ns, hashlib.sha256(data).hexdigest(), file_version(after))
 
 
-def hash_source(path: Path) -> SourceBytes:
-    """Stat and hash a source without holding it in memory (large CSVs are then streamed by polars)."""
+def hash_source(path: Path) -> StreamedSource:
+    """Start hashing a large source on a thread; its conversion (polars streams it) goes on meanwhile."""
     try:
-        before = os.stat(path)
-        with path.open("rb") as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
-        after = os.stat(path)
+        return StreamedSource(path, Digest.start(path))
     except OSError as exc:
         raise _source_error(path, exc) from None
-    if file_version(before) != file_version(after):
-        raise SourceChanged(f"{path.name} changed while it was being read")
-    return SourceBytes(None, after.st_size, after.st_mtime_ns, digest, file_version(after))
 
 
-def load_source(path: Path, expected: SourceBytes) -> bytes:
+def load_source(path: Path, expected: Source) -> bytes:
     """The bytes of a source that was hashed earlier; SourceChanged if they are not the same bytes."""
     again = read_source(path)
     if again.sha256 != expected.sha256:
@@ -204,7 +233,7 @@ def load_source(path: Path, expected: SourceBytes) -> bytes:
     return again.data
 
 
-def _assert_unchanged(path: Path, src: SourceBytes) -> None:
+def _assert_unchanged(path: Path, src: Source) -> None:
     """Before publishing a streamed output: the source still has the stat it was hashed with."""
     try:
         st = os.stat(path)
@@ -214,11 +243,11 @@ def _assert_unchanged(path: Path, src: SourceBytes) -> None:
         raise SourceChanged(f"{path.name} changed while it was being converted")
 
 
-def _changed_since(path: Path, src: SourceBytes) -> bool:
-    """True when the source is no longer the version that was hashed (or is gone)."""
+def _changed_since(path: Path, src: Source) -> bool:
+    """True when the source is no longer the version that was hashed (or is gone, or changed while hashed)."""
     try:
         return file_version(os.stat(path)) != src.version
-    except OSError:
+    except (OSError, ExporterError):
         return True
 
 
@@ -354,6 +383,8 @@ class Exporter:
             # meanwhile, so it is a SourceChanged and retried, never recorded as a fault of the content.
             if isinstance(exc, SourceChanged) or (cancel is not None and cancel.is_set()):
                 raise
+            if isinstance(src, StreamedSource):
+                src.check()  # the hash's own read failing (permission, a vanished file) says more than `exc`
             if _changed_since(item.path, src):
                 raise SourceChanged(f"{item.path.name} changed while it was being converted") from None
             raise
@@ -361,7 +392,7 @@ class Exporter:
     def _convert_source(
         self,
         item: InputFile,
-        src: SourceBytes,
+        src: Source,
         *,
         force: bool,
         dry_run: bool,
@@ -380,27 +411,34 @@ class Exporter:
                 log.info("export.skipped", dataset=spec.name, source=source, output=out_rel, reason=superseded)
                 return Outcome("skipped", spec.name, source, out_rel, reason=superseded, source_bytes=src.size)
         if not force:
-            reason = self._current(out, out_rel, src.sha256, spec, key)
+            reason = self._current(out, out_rel, src, spec, key)
             if reason:
                 self._record_source(source, src, out_rel, "skipped")
                 log.info("export.skipped", dataset=spec.name, source=source, output=out_rel, reason=reason)
                 return Outcome("skipped", spec.name, source, out_rel, reason=reason, source_bytes=src.size)
-        metadata = {
-            "version": __version__,
-            "schema_version": str(spec.schema_version),
-            "dataset": spec.name,
-            "source": source,
-            "source_sha256": src.sha256,
-            "source_bytes": str(src.size),
-            "exported_at": now_utc(),
-        }
+        exported_at = now_utc()
+
+        def metadata() -> dict[str, str]:
+            """The footer's provenance; called when the footer is written (a CSV's hash is ready by then)."""
+            return {
+                "version": __version__,
+                "schema_version": str(spec.schema_version),
+                "dataset": spec.name,
+                "source": source,
+                "source_sha256": src.sha256,
+                "source_bytes": str(src.size),
+                "exported_at": exported_at,
+            }
+
         done = Outcome("written", spec.name, source, out_rel, source_bytes=src.size)
-        scan = None
+        drift_logged = False
         if spec.reader == "csv":
-            scan = readers.scan_csv(item.path, spec)
-            streamed = stream_csv(scan, spec, out, self.settings, metadata, write=not dry_run) if scan else None
-            if scan is not None and scan.extra_columns:
-                log.warning("schema.drift", dataset=spec.name, source=source, extra_columns=scan.extra_columns)
+            separators = (lambda: src.separators) if isinstance(src, StreamedSource) else None
+            converted = convert_csv(item.path, spec, out, self.settings, metadata, separators, write=not dry_run)
+            streamed = converted.streamed
+            if converted.extra_columns:
+                drift_logged = True
+                log.warning("schema.drift", dataset=spec.name, source=source, extra_columns=converted.extra_columns)
             if streamed is not None:
                 try:
                     self._check_rejects(streamed.rows_in, streamed.rejected)
@@ -417,7 +455,7 @@ class Exporter:
         else:
             assert src.data is not None
             table = readers.read(src.data, spec)
-        if table.extra_columns and not (spec.reader == "csv" and scan is not None):
+        if table.extra_columns and not drift_logged:
             log.warning("schema.drift", dataset=spec.name, source=source, extra_columns=table.extra_columns)
         coerced = coerce(table, spec, self.settings.timezone, self.settings.source_timezone)
         self._check_rejects(coerced.rows_in, coerced.bad)
@@ -428,7 +466,7 @@ class Exporter:
             done.parquet_bytes = write_atomic(
                 coerced.good,
                 out,
-                {**metadata, **counts},
+                {**metadata(), **counts},
                 self.settings,
                 json_columns(spec),
                 cancel=cancel,
@@ -452,7 +490,7 @@ class Exporter:
         done: Outcome,
         spec: DatasetSpec,
         key: Key,
-        src: SourceBytes,
+        src: Source,
         bad: pl.DataFrame,
         dry_run: bool,
         started: float,
@@ -464,10 +502,11 @@ class Exporter:
             self._record_written(done, src, spec)
         return done
 
-    def _current(self, out: Path, out_rel: str, sha256: str, spec: DatasetSpec, key: Key) -> str | None:
+    def _current(self, out: Path, out_rel: str, src: Source, spec: DatasetSpec, key: Key) -> str | None:
         """Why the existing output is current for this content, or None when it must be (re)written."""
         if not out.exists():
-            return None
+            return None  # without waiting for a CSV's hash: a missing output is converted at once
+        sha256 = src.sha256
         if self.state is not None:
             record = self.state.output(out_rel)
             if record and record.source_sha256 == sha256 and record.schema_version == spec.schema_version:
@@ -540,12 +579,12 @@ class Exporter:
         return self.rel(dest)
 
     # bookkeeping -------------------------------------------------------------------------------
-    def _record_source(self, source: str, src: SourceBytes, output: str, status: str) -> None:
+    def _record_source(self, source: str, src: Source, output: str, status: str) -> None:
         if self.state is None or self.state.readonly:
             return
         self.state.put_source(SourceRecord(source, src.size, src.mtime_ns, src.sha256, output, status, None, now_utc()))
 
-    def _record_written(self, outcome: Outcome, src: SourceBytes, spec: DatasetSpec) -> None:
+    def _record_written(self, outcome: Outcome, src: Source, spec: DatasetSpec) -> None:
         assert outcome.output is not None
         assert outcome.parquet_bytes is not None
         log.info(

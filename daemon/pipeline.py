@@ -1,8 +1,13 @@
-"""The streaming conversion of a CSV report: one lazy scan, two sinks, constant memory.
+"""The streaming conversion of a CSV report: constant memory, and one pass for a clean file.
 
-Rows to keep go straight to a temporary Parquet file and rejected rows (line and reason only) to a
-second one; the row counts reach the first file's footer through a counter the rows pass on their
-way to the sink. Nothing is published here: the caller renames the temporary file into place.
+`convert_csv()` first tries the fast path: one typed polars scan straight into a temporary Parquet
+file, checked on the way (every timestamp typed, every row with all its fields). A file that passes
+is done; one that does not (a value polars' typed reader refuses, a short row, an empty timestamp)
+goes to the careful path, `stream_csv()`: a line scan, a scan of every value as text, typing that
+says why a row fails, and two sinks, rows and rejects. Both paths give the same rows for a clean
+file (tests/test_csv_paths.py checks it). The row counts reach the output's footer through a tally
+the rows pass on their way to the sink. Nothing is published here: the caller renames the temporary
+file into place.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ from pathlib import Path
 
 import polars as pl
 
-from daemon.coerce import LINE, REASON, RECORD, bad_rows, good_rows, staged
-from daemon.readers import CsvScan
+from daemon import readers
+from daemon.coerce import LINE, POLARS_TYPES, RAW, REASON, RECORD, bad_rows, good_rows, parse_timestamps, staged
+from daemon.readers import CsvHead, CsvScan
 from daemon.settings import Settings
 from daemon.specs import DatasetSpec
 from daemon.writer import META_PREFIX, is_os_failure, map_engine_error, parquet_options, temporary_name
+
+Metadata = Callable[[], Mapping[str, str]]  # the footer's provenance, asked for when the footer is written
 
 
 class _RowCounter:
@@ -42,6 +50,7 @@ class Streamed:
     rows_in: int
     rows_written: int
     rejected: pl.DataFrame  # LINE, RECORD, RAW, REASON
+    path: str = "careful"  # which path converted it: "fast" or "careful"
 
     def discard(self) -> None:
         if self.tmp is not None:
@@ -53,7 +62,7 @@ def stream_csv(
     spec: DatasetSpec,
     dest: Path,
     settings: Settings,
-    metadata: Mapping[str, str],
+    metadata: Metadata,
     *,
     write: bool = True,
 ) -> Streamed | None:
@@ -100,7 +109,7 @@ def stream_csv(
             tmp.unlink(missing_ok=True)
             return None
         if not pl.read_parquet(tmp, columns=["timestamp"])["timestamp"].is_sorted(nulls_last=True):
-            _sort(tmp, settings, {**metadata, **_counts(scan.rows_in, counter.rows)}, scan.source_bytes)
+            _sort(tmp, settings, {**metadata(), **_counts(scan.rows_in, counter.rows)}, scan.source_bytes)
         return result
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -117,11 +126,16 @@ def _counts(rows_in: int, rows_written: int) -> dict[str, str]:
     return {"rows_in": str(rows_in), "rows_written": str(rows_written), "rows_rejected": str(rows_in - rows_written)}
 
 
-def _footer(metadata: Mapping[str, str], rows_in: int, counter: _RowCounter) -> Callable[[object], dict[str, str]]:
-    """The footer's key-value metadata, built when the footer is written (all rows counted by then)."""
+def _footer(
+    metadata: Metadata, rows_in: int | None, counter: _RowCounter | _Tally
+) -> Callable[[object], dict[str, str]]:
+    """The footer's key-value metadata, built when the footer is written (all rows counted by then).
+
+    `rows_in` None: every row that came in is written (the fast path).
+    """
 
     def build(_: object) -> dict[str, str]:
-        merged = {**metadata, **_counts(rows_in, counter.rows)}
+        merged = {**metadata(), **_counts(counter.rows if rows_in is None else rows_in, counter.rows)}
         return {META_PREFIX + k: v for k, v in merged.items()}
 
     return build
@@ -154,3 +168,151 @@ def _sort(tmp: Path, settings: Settings, metadata: Mapping[str, str], source_byt
         sorted_tmp.replace(tmp)
     finally:
         sorted_tmp.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------------ entry point
+@dataclass
+class CsvResult:
+    """A CSV's conversion: the streamed output (None when the csv-module reader must decide) and its drift."""
+
+    streamed: Streamed | None
+    extra_columns: list[str]
+
+
+def convert_csv(
+    path: Path,
+    spec: DatasetSpec,
+    dest: Path,
+    settings: Settings,
+    metadata: Metadata,
+    separators: Callable[[], int | None] | None,
+    *,
+    write: bool = True,
+) -> CsvResult:
+    """Convert a CSV by the fast path when it is clean, else by the careful path (see the module docstring).
+
+    `metadata` is called for the footer's provenance once the rows are written; `separators` gives the
+    file's number of field-separating commas (counted beside the conversion, see `daemon.digest`);
+    without it, no fast path.
+    """
+    head = readers.csv_head(path, spec)
+    if head is None:
+        return CsvResult(None, [])
+    if write and separators is not None:
+        fast = stream_fast(path, head, spec, dest, settings, metadata, separators)
+        if fast is not None:
+            return CsvResult(fast, head.extra_columns)
+    scan = readers.scan_csv(path, spec, head)
+    streamed = stream_csv(scan, spec, dest, settings, metadata, write=write) if scan is not None else None
+    return CsvResult(streamed, head.extra_columns)
+
+
+# ------------------------------------------------------------------------------------------ the fast path
+# The types polars' CSV reader gives these columns itself. It accepts a subset of what `coerce` accepts,
+# with the same values (tests/test_csv_paths.py); anything else makes it raise and the careful path decide.
+_NATIVE = ("DOUBLE", "BIGINT", "BOOLEAN")
+_TALLY = "__tally"
+
+
+class _Tally:
+    """Types the timestamps and counts the rows on their way to the sink, batch by batch (on any thread)."""
+
+    def __init__(self, source_timezone: str) -> None:
+        self.rows = 0
+        self.untyped = 0  # timestamps that are empty or cannot be read: such a row is a reject
+        self._source_timezone = source_timezone
+        self._lock = threading.Lock()
+
+    def __call__(self, batch: pl.Series) -> pl.Series:
+        typed = parse_timestamps(batch, self._source_timezone)
+        with self._lock:
+            self.rows += len(typed)
+            self.untyped += typed.null_count()
+        return typed
+
+
+def stream_fast(
+    path: Path,
+    head: CsvHead,
+    spec: DatasetSpec,
+    dest: Path,
+    settings: Settings,
+    metadata: Metadata,
+    separators: Callable[[], int | None],
+) -> Streamed | None:
+    """One typed scan of a clean CSV into a temporary file next to `dest`; None when the file is not clean.
+
+    Clean means: polars' typed reader takes every value, every timestamp is read, and every row has all
+    its fields. polars fills a short row with NULLs without a word, so the last is proven by counting:
+    `separators()` (the file's commas outside quoted fields, see `daemon.digest`) must be width - 1 for
+    the header and for each row. A `;`, tab or `|` file, or a file with no rows, is left to the careful path.
+    """
+    if head.delimiter != ",":
+        return None
+    positions = {index: name for name, index in head.header.positions.items()}
+    types = {c.name: c.type for c in spec.input_columns}
+    schema: dict[str, pl.DataType] = {}
+    for i in range(head.width):
+        kind = types.get(positions.get(i, ""))
+        schema[f"__col{i}"] = POLARS_TYPES[kind] if kind in _NATIVE else pl.String()
+    tally = _Tally(settings.source_timezone)
+    ts_raw = pl.col(f"__col{head.header.positions['timestamp']}")
+    typed_ts = ts_raw.map_batches(tally, return_dtype=pl.Datetime("us"), is_elementwise=True)
+    columns: list[pl.Expr] = []
+    for column in spec.input_columns:
+        at = head.header.positions.get(column.name)
+        if column.name == "timestamp":
+            columns.append(typed_ts.alias("timestamp"))
+        elif at is None:
+            columns.append(pl.lit(None, dtype=POLARS_TYPES[column.type]).alias(column.name))
+        elif column.type in _NATIVE:
+            columns.append(pl.col(f"__col{at}").alias(column.name))
+        else:  # VARCHAR and JSON: the text itself, "" is NULL (as `coerce.typed_expr`)
+            raw = pl.col(f"__col{at}")
+            columns.append(pl.when(raw == "").then(None).otherwise(raw).alias(column.name))
+    date_partition = (
+        pl.col("timestamp")
+        .dt.replace_time_zone("UTC")
+        .dt.convert_time_zone(settings.timezone)
+        .dt.date()
+        .alias("date_partition")
+    )
+    frame = (
+        pl.scan_csv(
+            path,
+            has_header=True,
+            separator=",",
+            quote_char='"',
+            infer_schema=False,
+            new_columns=list(schema),
+            schema_overrides={n: t for n, t in schema.items() if t != pl.String()},
+            empty_string_is_null=False,
+            truncate_ragged_lines=False,
+            encoding="utf8",
+        )
+        .select(columns)
+        .with_columns(date_partition)
+    )
+    source_bytes = path.stat().st_size
+    tmp = temporary_name(dest)
+    what = f"writing {dest.name}"
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise map_engine_error(exc, what) from None
+    try:
+        frame.sink_parquet(tmp, metadata=_footer(metadata, None, tally), **parquet_options(settings, source_bytes))
+        if tally.rows == 0 or tally.untyped or separators() != (head.width - 1) * (tally.rows + 1):
+            tmp.unlink(missing_ok=True)
+            return None
+        if not pl.read_parquet(tmp, columns=["timestamp"])["timestamp"].is_sorted():
+            _sort(tmp, settings, {**metadata(), **_counts(tally.rows, tally.rows)}, source_bytes)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, pl.exceptions.PolarsError | OSError) and is_os_failure(exc):
+            raise map_engine_error(exc, what) from None
+        if isinstance(exc, pl.exceptions.PolarsError):
+            return None  # a value, a row or a byte polars' typed reader refuses: the careful path decides
+        raise
+    empty = pl.DataFrame(schema={LINE: pl.Int64, RECORD: pl.Int64, RAW: pl.String, REASON: pl.String})
+    return Streamed(tmp, tally.rows, tally.rows, empty, path="fast")

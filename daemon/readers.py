@@ -269,14 +269,28 @@ def _head(source: Path | bytes, size: int = 65536) -> bytes:
         return fh.read(size)
 
 
-def scan_csv(source: Path | bytes, spec: DatasetSpec) -> CsvScan | None:
-    """The polars path over a file (or bytes), or None when the file needs the csv-module reader.
+@dataclass(frozen=True)
+class CsvHead:
+    """What the first line of a CSV tells the polars paths: the delimiter and the checked header."""
 
-    A first streaming scan of the physical lines finds blank lines, lines with the wrong number of
-    fields (quoted parts removed) and any line with an odd number of quotes (a record spanning lines,
-    or a stray quote); the values are then scanned lazily, and each record's line number is its row
-    index plus two. Files with a record spanning lines, a non-UTF-8 byte, UTF-16, a 0x1f byte or a
-    leading blank line go to the csv module instead.
+    delimiter: str
+    header: _Header
+    header_line: bytes  # the raw first line (BOM and line end removed)
+
+    @property
+    def width(self) -> int:
+        return self.header.width
+
+    @property
+    def extra_columns(self) -> list[str]:
+        return self.header.extra
+
+
+def csv_head(source: Path | bytes, spec: DatasetSpec) -> CsvHead | None:
+    """The delimiter and header of a CSV the polars paths can read, or None when it needs the csv module.
+
+    None for UTF-16, a header that is not UTF-8, spans lines, holds a `\\r` or is blank; a header that
+    lacks required columns raises SchemaMismatch.
     """
     head = _head(source)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -296,6 +310,22 @@ def scan_csv(source: Path | bytes, spec: DatasetSpec) -> CsvScan | None:
         return None
     delimiter = _sniff_delimiter(first_text)
     header = _check_header(next(csv.reader([first_text], delimiter=delimiter)), spec)
+    return CsvHead(delimiter, header, first)
+
+
+def scan_csv(source: Path | bytes, spec: DatasetSpec, head: CsvHead | None = None) -> CsvScan | None:
+    """The polars path over a file (or bytes), or None when the file needs the csv-module reader.
+
+    A first streaming scan of the physical lines finds blank lines, lines with the wrong number of
+    fields (quoted parts removed) and any line with an odd number of quotes (a record spanning lines,
+    or a stray quote); the values are then scanned lazily, and each record's line number is its row
+    index plus two. Files with a record spanning lines, a non-UTF-8 byte, UTF-16, a 0x1f byte or a
+    leading blank line go to the csv module instead.
+    """
+    found_head = head or csv_head(source, spec)
+    if found_head is None:
+        return None
+    delimiter, header = found_head.delimiter, found_head.header
     width = header.width
     line = pl.col("line")
     quotes = line.str.count_matches('"', literal=True)

@@ -38,7 +38,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_backups: int = 5
     compression: Codec = "zstd"
     compression_level: int | Literal["auto"] = "auto"
-    row_group_size: int = 256 * 1024
+    row_group_size: int = 100_000
     max_reject_fraction: float = 0.5
     # daemon
     settle_seconds: float = 2.0

@@ -3,8 +3,10 @@ deleted, truncated or replaced while it is being converted. Each ends in a clear
 crash, and never in an output that mixes two versions of its source or names the wrong one in its footer.
 
 The faults are injected between the exporter's steps by wrapping the functions it calls: `hash_source` /
-`read_source` (the first read), `readers.scan_csv` (the line scan), `stream_csv` (typing and writing the
-temporary file); what happens after `stream_csv` returns is the check before the rename.
+`read_source` (the first read), `readers.csv_head` (the header), then on the careful path (small files)
+`readers.scan_csv` (the line scan) and `pipeline.stream_csv` (typing and writing the temporary file), or on
+the fast path (large files; the tests lower the threshold) `pipeline.stream_fast`; what happens after
+`convert_csv` returns is the check before the rename.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import msgspec
 import pytest
 from structlog.testing import capture_logs
 
+import daemon.digest
 import daemon.exporter
+import daemon.pipeline
 import daemon.readers
 from daemon.coerce import coerce
 from daemon.service import Counters, Service
@@ -234,18 +238,30 @@ def delete_hook(settings: Settings) -> Hook:
     return lambda: daily_source(settings).unlink()
 
 
+def fast_path_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give even a tiny CSV the separator count, so that it takes the fast path."""
+    monkeypatch.setattr(daemon.digest, "COUNT_MIN_BYTES", 0)
+
+
 @pytest.mark.parametrize(
-    ("module", "name"),
-    [(daemon.readers, "scan_csv"), (daemon.exporter, "stream_csv")],
-    ids=["before-the-line-scan", "before-the-value-scan"],
+    ("module", "name", "fast"),
+    [
+        (daemon.readers, "csv_head", False),
+        (daemon.readers, "scan_csv", False),
+        (daemon.pipeline, "stream_csv", False),
+        (daemon.pipeline, "stream_fast", True),
+    ],
+    ids=["before-the-header", "before-the-line-scan", "before-the-value-scan", "fast-before-the-scan"],
 )
 def test_source_deleted_while_being_read_is_a_source_change_not_a_crash(
-    fast_settings: Settings, monkeypatch: pytest.MonkeyPatch, module: object, name: str
+    fast_settings: Settings, monkeypatch: pytest.MonkeyPatch, module: object, name: str, fast: bool
 ) -> None:
     """A CSV deleted after it was hashed fails as SourceChanged (retried, then given up with "vanished"),
     never as an internal error, and leaves no output and no temporary file."""
     settings = msgspec.structs.replace(fast_settings, retry_attempts=2)
     daily_source(settings).write_bytes(csv_bytes(5, "old"))
+    if fast:
+        fast_path_for_every_size(monkeypatch)
     on_first_call(monkeypatch, module, name, before=delete_hook(settings), after=nothing)
     counters, logs = run_once(settings)
     assert (0, 1, 1) == (counters.written, counters.failed, counters.retries)
@@ -325,10 +341,14 @@ def test_source_rewritten_in_place_during_conversion_exports_the_finished_file(
 
 
 # ------------------------------------------------------------------ replaced during conversion
-REPLACE_POINTS = {
-    "before-the-line-scan": (daemon.readers, "scan_csv", "before"),
-    "before-the-value-scan": (daemon.exporter, "stream_csv", "before"),
-    "before-the-rename": (daemon.exporter, "stream_csv", "after"),
+REPLACE_POINTS = {  # (module, function, before or after its first call, on the fast path)
+    "before-the-header": (daemon.readers, "csv_head", "before", False),
+    "before-the-line-scan": (daemon.readers, "scan_csv", "before", False),
+    "before-the-value-scan": (daemon.pipeline, "stream_csv", "before", False),
+    "before-the-rename": (daemon.exporter, "convert_csv", "after", False),
+    "fast-before-the-header": (daemon.readers, "csv_head", "before", True),
+    "fast-before-the-scan": (daemon.pipeline, "stream_fast", "before", True),
+    "fast-before-the-rename": (daemon.exporter, "convert_csv", "after", True),
 }
 
 
@@ -343,7 +363,9 @@ def test_source_replaced_during_conversion_is_reexported_with_the_new_content(
     old, new = csv_bytes(6, "old"), csv_bytes(6, "new")
     assert len(old) == len(new)
     source.write_bytes(old)
-    module, name, when = REPLACE_POINTS[point]
+    module, name, when, fast = REPLACE_POINTS[point]
+    if fast:
+        fast_path_for_every_size(monkeypatch)
 
     def replace() -> None:
         replace_file(source, new, keep_mtime=keep_mtime)
