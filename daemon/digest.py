@@ -1,14 +1,13 @@
-"""Reading a large source once, beside its conversion: its SHA-256, and how many of its commas separate fields.
+"""Reading a large source once, beside its conversion: its SHA-256, and its number of CSV field separators.
 
 The content hash decides idempotency and goes into the output's footer; the separator count lets the
-CSV fast path prove that no row is short (see `pipeline.stream_fast`). Both need every byte, so one
+CSV fast path prove that no record is short (see `pipeline.stream_fast`). Both need every byte, so one
 background thread reads the file once while polars converts it, and whoever needs a figure waits
 for it. hashlib and NumPy release the GIL on large buffers, so the thread costs the conversion
 little more than the bytes it reads.
 
-Separators are the commas outside quoted fields (`daemon.separators` counts them); a file that quotes
-other than RFC 4180's way gets no count (`separators` is None), and the fast path leaves it to the
-careful path.
+`daemon.separators` counts them; a file that quotes other than RFC 4180's way has no count (None), and
+the fast path leaves it to the careful path.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ class Digest:
         self.path = path
         self.before = os.stat(path)
         self.sha256 = ""
-        self.separators: int | None = None
+        self.separators: int | None = None  # commas outside quoted fields (None: not RFC 4180 quoting)
         self.version: tuple[int, ...] = ()
         self.changed = False
         self.error: OSError | None = None

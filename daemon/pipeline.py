@@ -192,8 +192,7 @@ def convert_csv(
     """Convert a CSV by the fast path when it is clean, else by the careful path (see the module docstring).
 
     `metadata` is called for the footer's provenance once the rows are written; `separators` gives the
-    file's number of field-separating commas (counted beside the conversion, see `daemon.digest`);
-    without it, no fast path.
+    file's field separators (counted beside the conversion, see `daemon.digest`); without it, no fast path.
     """
     head = readers.csv_head(path, spec)
     if head is None:
@@ -224,6 +223,8 @@ class _Tally:
         self._lock = threading.Lock()
 
     def __call__(self, batch: pl.Series) -> pl.Series:
+        if batch.dtype == pl.Struct:  # the timestamp text, with the columns the output drops
+            batch = batch.struct.field("t")
         typed = parse_timestamps(batch, self._source_timezone)
         with self._lock:
             self.rows += len(typed)
@@ -242,10 +243,11 @@ def stream_fast(
 ) -> Streamed | None:
     """One typed scan of a clean CSV into a temporary file next to `dest`; None when the file is not clean.
 
-    Clean means: polars' typed reader takes every value, every timestamp is read, and every row has all
-    its fields. polars fills a short row with NULLs without a word, so the last is proven by counting:
-    `separators()` (the file's commas outside quoted fields, see `daemon.digest`) must be width - 1 for
-    the header and for each row. A `;`, tab or `|` file, or a file with no rows, is left to the careful path.
+    Clean means: polars' typed reader takes every value, every timestamp is read, and every record has
+    the header's fields. polars refuses a record with too many fields, provided it parses the last
+    column (so extra columns are parsed too), but fills one with too few with NULLs without a word; so
+    `separators()` (see `daemon.separators`) must be width - 1 for the header and for every row.
+    A `;`, tab or `|` file, or a file with no rows, is left to the careful path.
     """
     if head.delimiter != ",":
         return None
@@ -256,7 +258,11 @@ def stream_fast(
         kind = types.get(positions.get(i, ""))
         schema[f"__col{i}"] = POLARS_TYPES[kind] if kind in _NATIVE else pl.String()
     tally = _Tally(settings.source_timezone)
-    ts_raw = pl.col(f"__col{head.header.positions['timestamp']}")
+    ts_raw: pl.Expr = pl.col(f"__col{head.header.positions['timestamp']}")
+    known = set(head.header.positions.values())
+    extra = [pl.col(f"__col{i}") for i in range(head.width) if i not in known]
+    if extra:  # columns the output drops, which polars must still parse to see a record's surplus fields
+        ts_raw = pl.struct(ts_raw.alias("t"), *extra)
     typed_ts = ts_raw.map_batches(tally, return_dtype=pl.Datetime("us"), is_elementwise=True)
     columns: list[pl.Expr] = []
     for column in spec.input_columns:

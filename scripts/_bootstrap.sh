@@ -39,5 +39,8 @@ bootstrap() {
     local uv python
     uv="$(find_uv)"
     python="$(find_python)"
-    (cd "$PROJECT_DIR" && "$uv" sync --locked --quiet --python "$python") >&2
+    # Bytecode is compiled once here: a process that finds no .pyc (PYTHONDONTWRITEBYTECODE, a read-only
+    # venv) compiles every module it imports, ~0.75 s at each start of the CLI.
+    (cd "$PROJECT_DIR" && "$uv" sync --locked --quiet --compile-bytecode --python "$python") >&2
+    "$PROJECT_DIR/.venv/bin/python" -m compileall -q "$PROJECT_DIR/daemon" >&2
 }

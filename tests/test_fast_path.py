@@ -79,10 +79,10 @@ def files(draw: st.DrawFn) -> bytes:
     return bom + (newline.join(lines) + draw(st.sampled_from([newline, ""]))).encode()
 
 
-def separators(data: bytes) -> int | None:
-    counter = Separators(7)  # a tiny chunk, so quotes and line ends fall across chunk boundaries
-    for start in range(0, len(data), 7):
-        part = data[start : start + 7]
+def separators(data: bytes, chunk: int = 7) -> int | None:
+    counter = Separators(chunk)  # a tiny chunk, so quotes and line ends fall across chunk boundaries
+    for start in range(0, len(data), chunk):
+        part = data[start : start + chunk]
         counter.buffer[: len(part)] = part
         counter.feed(len(part))
     return counter.count()
@@ -91,8 +91,8 @@ def separators(data: bytes) -> int | None:
 def fast(path: Path, settings: Settings) -> tuple[pl.DataFrame, int] | None:
     head = readers.csv_head(path, QUERY_PERF)
     assert head is not None
-    sep = separators(path.read_bytes())
-    streamed = pipeline.stream_fast(path, head, QUERY_PERF, path.with_suffix(".parquet"), settings, dict, lambda: sep)
+    found = separators(path.read_bytes())
+    streamed = pipeline.stream_fast(path, head, QUERY_PERF, path.with_suffix(".parquet"), settings, dict, lambda: found)
     if streamed is None:
         return None
     assert streamed.tmp is not None
@@ -171,11 +171,40 @@ def test_fast_path_declines_a_file_with_one_odd_row(tmp_path: Path, row: str) ->
     assert fast(path, Settings()) is None
 
 
-def test_separators_agree_with_the_csv_module_on_rfc_4180_files() -> None:
-    """For files the csv module writes (RFC 4180 quoting), the separator count is the fields minus one per record."""
-    rows = [["a", "b,c", 'd"e'], ["", "\n", '""'], ["x", "y", "z"]]
+@pytest.mark.parametrize("extra", ["", ",note"], ids=["no-extra-column", "extra-column"])
+def test_fast_path_declines_a_long_and_a_short_row_whose_fields_add_up(tmp_path: Path, extra: str) -> None:
+    """A row with one field too many and another with one too few have, together, the right number of
+    separators: the fast path must still decline (polars would fill the short one with NULL)."""
+    clean = "2025-10-28T00:00:00Z,h,SELECT,1.5,1,1,true,users,PRIMARY,0.5,0.1" + ("," if extra else "")
+    path = tmp_path / "query_perf_daily_20251028.csv"
+    path.write_text("\n".join([HEADER + extra, clean + ",surplus", clean, clean[: clean.rindex(",")]]) + "\n")
+    assert fast(path, Settings()) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.sampled_from(["a", "", ",", '"', "x,y", 'q"q', "\n", "\r\n", '""', ",,"]), min_size=1, max_size=4),
+        max_size=6,
+    ),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    chunk=st.sampled_from([1, 2, 3, 7, 4096]),
+)
+def test_separators_agree_with_the_csv_module(rows: list[list[str]], newline: str, chunk: int) -> None:
+    """For any file the csv module writes (RFC 4180 quoting), read in chunks of any size, the separator count
+    is the csv module's fields minus one, summed over its records."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
-    assert 6 == separators(buffer.getvalue().encode())
-    assert separators(b'a,b\nx"y,2\n') is None  # a quote inside an unquoted field
-    assert separators(b'a,b\n"open,2\n') is None  # a quote that never closes
+    csv.writer(buffer, lineterminator=newline).writerows(rows)
+    data = buffer.getvalue().encode()
+    records = list(csv.reader(io.StringIO(data.decode(), newline="")))
+    assert sum(len(r) - 1 for r in records) == separators(data, chunk)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'a,b\nx"y,2\n', b'a,b\n"open,2\n', b'a,b\n"x"y,2\n'],
+    ids=["quote-in-unquoted-field", "never-closed", "text-after-closing-quote"],
+)
+def test_separators_are_not_counted_for_quoting_other_than_rfc_4180(data: bytes) -> None:
+    """A quote inside an unquoted field, a quote that never closes, or text after a closing quote: no count."""
+    assert separators(data) is None
