@@ -420,6 +420,13 @@ def status(settings: Settings, as_json: bool) -> int:
     for r in facts.recent:
         detail = f"{r['rows_written']} rows" if r["outcome"] == "written" else (r["error"] or "")
         click.echo(f"  {r['at']}  {r['outcome']:<8} {r['source']}  {detail}")
+    click.echo("data quality (latest per output):")
+    for q in facts.quality:
+        nulls = ", ".join(f"{k} {v:,}" for k, v in q["null_counts"].items())
+        verdict = "; ".join(q["problems"]) or "clean"
+        click.echo(
+            f"  {Path(q['output']).name}  {q['rows']:,} rows: {verdict}" + (f" (nulls: {nulls})" if nulls else "")
+        )
     return 0
 
 
