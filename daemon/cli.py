@@ -345,6 +345,28 @@ def _render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
     return buf.getvalue()
 
 
+# --------------------------------------------------------------------------------------- report
+@cli.command()
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Days of data shown (default: report_days, 30).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HTML file to write (default: report_file, knowledge/optimize/parquet/report.html).",
+)
+@common
+def report(settings: Settings, days: int | None, out: Path | None) -> int:
+    """Write one self-contained HTML page of charts: queries, tables, advisor, exporter health, quality."""
+    from daemon.report import write_report
+
+    written = write_report(settings, out, days)
+    empty = f", {len(written.empty)} without data ({', '.join(written.empty)})" if written.empty else ""
+    click.echo(
+        f"✓ Wrote {written.path} ({_kb(written.bytes)}, {written.charts} charts{empty}) in {written.seconds:.2f} s"
+    )
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ run
 @cli.command()
 @click.option("--once", is_flag=True, help="Clean up, sweep, drain the queue, print counts and exit.")
