@@ -1,11 +1,11 @@
 """Data quality of one written output: what a person should know about a file beyond "it converted".
 
 Measured right after an output is published, from the file itself, cheaply: the Parquet footer's
-statistics answer null counts, negative durations and timestamps outside the file's day whenever the
-row groups' min/max prove there are none; only the columns whose statistics cannot answer are scanned.
-Duplicates always need a scan: a hash of a few fixed-width columns (timestamp and the numbers) finds
-candidate rows, and only candidates are compared on every column. The whole costs a few tens of
-milliseconds on a 1M-row file (see README, "Data quality").
+statistics (daemon/footer.py) answer null counts, negative durations and timestamps outside the
+file's day whenever the row groups' min/max prove there are none; only the columns whose statistics
+cannot answer are scanned, with polars (no DuckDB on the CSV path). Duplicates always need a scan,
+kept to one to three fixed-width columns unless candidates turn up (see `_duplicates`). The whole
+costs a few tens of milliseconds on a 1M-row file (README, "Data quality").
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 
+from daemon.footer import column_stats
 from daemon.specs import DatasetSpec
 from daemon.timeutil import parse_week_key, zone
 
@@ -99,14 +99,6 @@ def day_bounds(spec: DatasetSpec, key_text: str, key_day: dt.date, calendar: str
     return utc(first), utc(last)
 
 
-def _q(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
-def _lit(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def measure(
     path: Path,
     spec: DatasetSpec,
@@ -119,76 +111,51 @@ def measure(
 ) -> Quality:
     """Measure one written output; `calendar` is the timezone whose calendar day the file's name means."""
     started = time.perf_counter()
-    src = f"read_parquet({_lit(path)}, hive_partitioning = false)"
     types = {c.name: c.type for c in spec.columns}
-    with duckdb.connect() as con:
-        con.execute("SET threads = 2")
-        footer = con.execute(
-            "SELECT path_in_schema, row_group_id, row_group_num_rows, stats_null_count, stats_min_value,"
-            f" stats_max_value FROM parquet_metadata({_lit(path)})"
-        ).fetchall()
-        groups = {g: n for _, g, n, *_ in footer}
-        rows = sum(groups.values())
-        stats: dict[str, list[tuple[int | None, str | None, str | None]]] = {}
-        for name, _, _, nulls, lo, hi in footer:
-            top = name.split(".", 1)[0]  # JSON columns are plain strings; nested paths would be "a.b"
-            if top in types:
-                stats.setdefault(top, []).append((nulls, lo, hi))
+    rows, stats = column_stats(path)
+    lazy = pl.scan_parquet(path, hive_partitioning=False)
 
-        def scan(expr: str) -> int:
-            found = con.execute(f"SELECT {expr} FROM {src}").fetchone()
-            return int(found[0] or 0) if found else 0
+    def scan(expr: pl.Expr) -> int:
+        return int(lazy.select(expr.alias("n")).collect().item() or 0)
 
-        # null counts: the footer's, unless a row group has none recorded
-        null_counts: dict[str, int] = {}
-        for name in types:
-            groups_stats = stats.get(name, [])
-            if groups_stats and all(s[0] is not None for s in groups_stats):
-                n = sum(int(s[0] or 0) for s in groups_stats)
-            else:
-                n = scan(f"count(*) - count({_q(name)})")
-            if n:
-                null_counts[name] = n
+    # null counts: the footer's, unless a row group has none recorded
+    null_counts: dict[str, int] = {}
+    for name in types:
+        chunks = stats.get(name, [])
+        if chunks and all(c.null_count is not None for c in chunks):
+            n = sum(int(c.null_count or 0) for c in chunks)
+        else:
+            n = scan(pl.col(name).null_count())
+        if n:
+            null_counts[name] = n
 
-        # negative durations: only columns whose minimum might be negative are scanned
-        negative = 0
-        for name, typ in types.items():
-            if typ != "DOUBLE" or not name.endswith(DURATION_SUFFIX):
-                continue
-            mins = [s[1] for s in stats.get(name, [])]
-            if mins and all(m is not None and float(m) >= 0 for m in mins):
-                continue
-            if null_counts.get(name, 0) == rows:
-                continue
-            negative += scan(f"count(*) FILTER (WHERE {_q(name)} < 0)")
+    # negative durations: only columns whose minimum may be negative are scanned
+    negative = 0
+    for name, typ in types.items():
+        if typ != "DOUBLE" or not name.endswith(DURATION_SUFFIX) or null_counts.get(name, 0) == rows:
+            continue
+        lows = [c.min for c in stats.get(name, []) if c.null_count != c.rows]
+        if lows and all(isinstance(m, float) and m >= 0 for m in lows):
+            continue
+        negative += scan((pl.col(name) < 0).sum())
 
-        # timestamps outside the file's day
-        outside = 0
-        if "timestamp" in types and rows:
-            lo, hi = day_bounds(spec, key_text, key_day, calendar)
-            ranges = stats.get("timestamp", [])
-            proven = ranges and all(
-                s[1] is not None
-                and s[2] is not None
-                and dt.datetime.fromisoformat(s[1]) >= lo
-                and dt.datetime.fromisoformat(s[2]) < hi
-                for s in ranges
-            )
-            if not proven:
-                outside = scan(
-                    f"count(*) FILTER (WHERE timestamp < TIMESTAMP {_lit(lo)} OR timestamp >= TIMESTAMP {_lit(hi)})"
-                )
+    # timestamps outside the file's day: none when every row group's range is inside it
+    outside = 0
+    if "timestamp" in types and rows:
+        lo, hi = day_bounds(spec, key_text, key_day, calendar)
+        chunks = [c for c in stats.get("timestamp", []) if c.null_count != c.rows]
+        inside = all(
+            isinstance(c.min, dt.datetime) and isinstance(c.max, dt.datetime) and c.min >= lo and c.max < hi
+            for c in chunks
+        )
+        if not inside:
+            outside = scan(((pl.col("timestamp") < lo) | (pl.col("timestamp") >= hi)).sum())
 
-        duplicates = _duplicates(con, path, src, spec, rows)
-    missing = [
-        c.name
-        for c in spec.input_columns
-        if not c.required and rows and null_counts.get(c.name, 0) == rows and c.name not in ("timestamp",)
-    ]
+    missing = [c.name for c in spec.input_columns if not c.required and rows and null_counts.get(c.name, 0) == rows]
     return Quality(
         rows=rows,
         rows_rejected=rows_rejected,
-        duplicate_rows=duplicates,
+        duplicate_rows=_duplicates(path, lazy, spec, rows),
         outside_day=outside,
         negative_durations=negative,
         null_counts=null_counts,
@@ -198,34 +165,31 @@ def measure(
     )
 
 
-def _duplicates(con: duckdb.DuckDBPyConnection, path: Path, src: str, spec: DatasetSpec, rows: int) -> int:
+def _duplicates(path: Path, lazy: pl.LazyFrame, spec: DatasetSpec, rows: int) -> int:
     """Extra copies of rows equal on every column.
 
-    A first pass reads only three fixed-width columns, hashes each row's triple and sorts the hashes (cheaper
-    than a hash table of a million keys): equal rows have equal triples, so when no two hashes are equal
-    there is no duplicate. Otherwise only the rows at the candidates' timestamps are compared whole.
+    Outputs are sorted by timestamp, so equal rows sit in runs of equal timestamps: when no two
+    neighbours share one there is no duplicate (reading one column). Otherwise a hash of three
+    fixed-width columns is sorted (cheaper than a hash table of a million keys); equal rows have equal
+    hashes, so without a repeated hash there is none, and with one only the rows at the candidates'
+    timestamps are read whole and compared.
     """
     if rows < 2:
         return 0
     cheap = [c.name for c in spec.columns if c.type in FIXED_WIDTH and c.name != "date_partition"][:3]
     cheap = cheap or [spec.columns[0].name]  # three make chance candidates rare at 1M rows; more cost more
+    first = pl.read_parquet(path, columns=[cheap[0]], hive_partitioning=False)[cheap[0]]
+    if cheap[0] == "timestamp" and first.is_sorted() and not (first == first.shift(1)).any():
+        return 0
     key = pl.col(cheap[0]).hash(0)
     for i, name in enumerate(cheap[1:], start=1):
         key = key ^ pl.col(name).hash(i)
-    pairs = pl.read_parquet(path, columns=cheap, hive_partitioning=False).with_columns(key.alias("__key"))
-    ordered = pairs["__key"].sort()
+    keys = lazy.select(cheap).with_columns(key.alias("__key")).collect()
+    ordered = keys["__key"].sort()
     repeated = ordered.filter(ordered == ordered.shift(1)).unique()
     if repeated.len() == 0:
-        return 0
-    values = pairs.filter(pl.col("__key").is_in(repeated.implode()))[cheap[0]].unique().to_list()
-    where = ""
-    if len(values) <= MAX_CANDIDATES and all(isinstance(v, dt.datetime) for v in values):
-        # a literal list lets the Parquet reader skip what no candidate can be in (a subquery would not)
-        listed = ", ".join("TIMESTAMP " + _lit(v.isoformat(sep=" ")) for v in values)
-        where = f"WHERE {_q(cheap[0])} IN ({listed})"
-    every = ", ".join(_q(c.name) for c in spec.columns)
-    exact = con.execute(
-        f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {src} {where}"
-        f" GROUP BY {every} HAVING count(*) > 1)"
-    ).fetchone()
-    return int(exact[0]) if exact else 0
+        return 0  # no two rows share the cheap key, so no two rows are equal
+    values = keys.filter(pl.col("__key").is_in(repeated.implode()))[cheap[0]].unique()
+    candidates = lazy.filter(pl.col(cheap[0]).is_in(values.implode())) if len(values) <= MAX_CANDIDATES else lazy
+    frame = candidates.collect()
+    return frame.height - frame.unique().height
