@@ -382,7 +382,7 @@ def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.da
             by_dataset = state.compression_by_dataset()
     note = f"No data: no export ran from {w.runs_since} to {w.today}."
     if daily:
-        days = [dt.date.fromisoformat(r[0]) for r in daily]
+        days = [r[0] for r in daily]  # UTC days as categories: one bar per day, even for a single day
         runs = go.Figure(
             [
                 go.Bar(name="written", x=days, y=[r[1] for r in daily], marker_color=PALETTE[2]),
@@ -390,6 +390,7 @@ def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.da
             ]
         )
         runs.update_layout(barmode="stack")
+        runs.update_xaxes(type="category")
         rows = go.Figure(
             [
                 go.Bar(name="rows written", x=days, y=[r[3] for r in daily], marker_color=PALETTE[0]),
@@ -397,12 +398,13 @@ def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.da
                 go.Scatter(
                     name="rejects files",
                     x=days,
-                    y=[rejects_by_day.get(d, 0) for d in days],
+                    y=[rejects_by_day.get(dt.date.fromisoformat(d), 0) for d in days],
                     mode="markers",
                     visible="legendonly",
                 ),
             ]
         )
+        rows.update_xaxes(type="category")
         section.charts += [
             Chart("exporter-runs", "Exports per day (written, failed)", _layout(runs, y_title="exports")),
             Chart("exporter-rows", "Rows per day (written, rejected)", _layout(rows, y_title="rows")),
@@ -453,10 +455,11 @@ def _quality(settings: Settings, w: Window, go: Any) -> Section:
             latest = [quality_entry(r) for r in state.quality(500, latest_per_output=True)]
     title = "Problems found per day of export"
     if daily:
-        days = [dt.date.fromisoformat(r[0]) for r in daily]
+        days = [r[0] for r in daily]
         names = ("rejected rows", "duplicate rows", "outside the file's day", "negative durations", "drifted files")
         fig = go.Figure([go.Bar(name=n, x=days, y=[r[i + 1] for r in daily]) for i, n in enumerate(names)])
         fig.update_layout(barmode="group")
+        fig.update_xaxes(type="category")
         section.charts.append(Chart("quality", title, _layout(fig, y_title="rows (files for drift)")))
     else:
         section.charts.append(Chart("quality", title, None, f"No data: no file written from {w.runs_since}."))
