@@ -22,6 +22,7 @@ from daemon.alerts import Alerter, redact
 from daemon.errors import ConfigError
 from daemon.service import Service
 from daemon.settings import Settings, resolve
+from tests import daemonproc
 from tests.conftest import WriteCsv
 
 SECRET_PATH = "/services/T0001/B0002/s3cr3tT0k3n"
@@ -281,3 +282,16 @@ def test_alert_and_report_settings_come_from_the_environment(root: Path) -> None
     )
     assert "alert_webhook_url=<redacted>" in repr(settings)
     assert "https://hooks.example.com/…" == redact(settings.alert_webhook_url)
+
+
+def test_the_running_daemon_alerts_when_a_bad_file_arrives(
+    root: Path, hook: Hook, start_daemon: Callable[..., daemonproc.DaemonProcess]
+) -> None:
+    """The real daemon posts a failure alert to a local webhook when a bad report lands, and stops cleanly."""
+    daemon = start_daemon({"PARQUET_EXPORTER_ALERT_WEBHOOK_URL": hook.url})
+    (root / "g/reports/query_perf_daily_20251028.csv").write_text("timestamp,query_hash\nnot,enough\n")
+    (alert,) = hook.wait(1, timeout=20)
+    assert ":x: parquet-exporter" in alert["text"]
+    assert "query_perf_daily_20251028.csv failed: missing required column(s)" in alert["text"]
+    assert 0 == daemon.stop()
+    assert "s3cr3tT0k3n" not in (root / "g/logs/parquet_export.log").read_text(encoding="utf-8")
