@@ -4,10 +4,8 @@ function, and prints the result; expected failures become one line on stderr and
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
-import io
 import json
 import os
 import sys
@@ -19,6 +17,7 @@ import click
 
 from daemon import __version__
 from daemon.errors import ExporterError
+from daemon.formats import FORMATS, Format, render
 from daemon.settings import Settings, resolve
 from daemon.specs import BY_NAME
 
@@ -294,7 +293,7 @@ def validate(settings: Settings) -> int:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "csv", "json", "markdown"]),
+    type=click.Choice(FORMATS),
     default=None,
     help="Output format (default: table on a terminal, csv otherwise).",
 )
@@ -309,40 +308,32 @@ def query(settings: Settings, sql: str, fmt: str | None) -> int:
         result = run_query(settings, sql)
     except duckdb.Error as exc:
         raise ExporterClickError(ExporterError(str(exc).splitlines()[0])) from None
-    fmt = fmt or ("table" if sys.stdout.isatty() else "csv")
-    click.echo(_render(result.columns, result.rows, fmt), nl=False)
+    tty = sys.stdout.isatty()
+    chosen: Format = fmt or ("table" if tty else "csv")  # type: ignore[assignment]
+    click.echo(render(result.columns, result.rows, chosen, terminal=tty), nl=False)
     return 0
 
 
-def _render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
-    def cell(v: Any) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        return v.isoformat(sep=" ") if isinstance(v, dt.datetime) else str(v)
+# --------------------------------------------------------------------------------------- report
+@cli.command()
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Days of data shown (default: report_days, 30).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HTML file to write (default: report_file, knowledge/optimize/parquet/report.html).",
+)
+@common
+def report(settings: Settings, days: int | None, out: Path | None) -> int:
+    """Write one self-contained HTML page of charts: queries, tables, advisor, exporter health, quality."""
+    from daemon.report import write_report
 
-    if fmt == "json":
-        return json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, indent=2) + "\n"
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([[cell(v) for v in r] for r in rows])
-        return buf.getvalue()
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(cell(v).replace("|", "\\|") for v in r) + " |" for r in rows]
-        return "\n".join(lines) + "\n"
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*columns)
-    for r in rows:
-        table.add_row(*[cell(v) for v in r])
-    buf = io.StringIO()
-    Console(file=buf, force_terminal=sys.stdout.isatty(), width=200).print(table)
-    return buf.getvalue()
+    written = write_report(settings, out, days)
+    empty = f", {len(written.empty)} without data ({', '.join(written.empty)})" if written.empty else ""
+    click.echo(
+        f"✓ Wrote {written.path} ({_kb(written.bytes)}, {written.charts} charts{empty}) in {written.seconds:.2f} s"
+    )
+    return 0
 
 
 # ------------------------------------------------------------------------------------------ run
@@ -420,6 +411,13 @@ def status(settings: Settings, as_json: bool) -> int:
     for r in facts.recent:
         detail = f"{r['rows_written']} rows" if r["outcome"] == "written" else (r["error"] or "")
         click.echo(f"  {r['at']}  {r['outcome']:<8} {r['source']}  {detail}")
+    click.echo("data quality (latest per output):")
+    for q in facts.quality:
+        nulls = ", ".join(f"{k} {v:,}" for k, v in q["null_counts"].items())
+        verdict = "; ".join(q["problems"]) or "clean"
+        click.echo(
+            f"  {Path(q['output']).name}  {q['rows']:,} rows: {verdict}" + (f" (nulls: {nulls})" if nulls else "")
+        )
     return 0
 
 

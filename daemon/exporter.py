@@ -33,6 +33,7 @@ from daemon.errors import (
 )
 from daemon.inputs import InputFile, Key, discover, output_path, rejects_path, resolve_key
 from daemon.pipeline import convert_csv
+from daemon.quality import Quality, measure
 from daemon.settings import Settings
 from daemon.specs import REJECTS_COLUMNS, DatasetSpec
 from daemon.state import OutputRecord, SourceRecord, State, now_utc
@@ -62,6 +63,7 @@ class Outcome:
     error: str | None = None
     rejects: str | None = None
     transient: bool = False
+    quality: Quality | None = None
 
     def to_json(self) -> dict[str, object]:
         base: dict[str, object] = {"dataset": self.dataset, "source": self.source, "output": self.output}
@@ -76,6 +78,8 @@ class Outcome:
             )
             if self.rejects:
                 base["rejects"] = self.rejects
+            if self.quality is not None:
+                base["quality"] = self.quality.to_json()
         elif self.status == "skipped":
             base["reason"] = self.reason
         else:
@@ -450,7 +454,7 @@ class Exporter:
                         done.parquet_bytes = publish(streamed.tmp, out, cancel)
                 finally:
                     streamed.discard()
-                return self._finish(done, spec, key, src, streamed.rejected, dry_run, started)
+                return self._finish(done, spec, key, src, streamed.rejected, dry_run, started, converted.extra_columns)
             table = readers.read_csv_records(src.data if src.data is not None else load_source(item.path, src), spec)
         else:
             assert src.data is not None
@@ -472,7 +476,7 @@ class Exporter:
                 cancel=cancel,
                 source_bytes=src.size,
             )
-        return self._finish(done, spec, key, src, coerced.bad, dry_run, started)
+        return self._finish(done, spec, key, src, coerced.bad, dry_run, started, table.extra_columns)
 
     def _check_rejects(self, rows_in: int, bad: pl.DataFrame) -> None:
         """Fail the file (writing nothing) when more than max_reject_fraction of its rows were rejected."""
@@ -494,10 +498,13 @@ class Exporter:
         bad: pl.DataFrame,
         dry_run: bool,
         started: float,
+        extra_columns: list[str],
     ) -> Outcome:
         if not dry_run:
             done.rejects = self._write_rejects(spec, key, done.source, src.sha256, bad)
         done.seconds = round(time.perf_counter() - started, 4)
+        if not dry_run:
+            done.quality = self._measure(done, spec, key, extra_columns)
         if not dry_run:
             self._record_written(done, src, spec)
         return done
@@ -578,6 +585,26 @@ class Exporter:
         )
         return self.rel(dest)
 
+    def _measure(self, done: Outcome, spec: DatasetSpec, key: Key, extra_columns: list[str]) -> Quality | None:
+        """The output's data quality; a failure to measure is logged and never fails the export."""
+        assert done.output is not None
+        # A CSV's producer writes naive timestamps in source_timezone, so its file's day is that calendar's;
+        # the other kinds are dated in `timezone` (their keys come from their content there when undated).
+        calendar = self.settings.source_timezone if spec.reader == "csv" else self.settings.timezone
+        try:
+            return measure(
+                self.settings.root / done.output,
+                spec,
+                key_text=key.text,
+                key_day=key.day,
+                calendar=calendar,
+                rows_rejected=done.rows_rejected or 0,
+                extra_columns=extra_columns,
+            )
+        except Exception as exc:  # noqa: BLE001 - quality is advice: the output is already published and correct
+            log.warning("quality.failed", source=done.source, output=done.output, error=str(exc).splitlines()[0])
+            return None
+
     # bookkeeping -------------------------------------------------------------------------------
     def _record_source(self, source: str, src: Source, output: str, status: str) -> None:
         if self.state is None or self.state.readonly:
@@ -599,6 +626,20 @@ class Exporter:
             ratio=f"{outcome.reduction:.1f}%" if outcome.reduction is not None else None,
             duration_ms=round((outcome.seconds or 0) * 1000, 1),
         )
+        if outcome.quality is not None:
+            q = outcome.quality
+            (log.warning if q.problems() else log.info)(
+                "export.quality",
+                dataset=spec.name,
+                output=outcome.output,
+                duplicate_rows=q.duplicate_rows,
+                outside_day=q.outside_day,
+                negative_durations=q.negative_durations,
+                null_counts=q.null_counts,
+                extra_columns=q.extra_columns,
+                missing_columns=q.missing_columns,
+                duration_ms=round(q.seconds * 1000, 1),
+            )
         if self.state is None:
             return
         self.state.put_output(
@@ -617,7 +658,7 @@ class Exporter:
             )
         )
         self._record_source(outcome.source, src, outcome.output, "written")
-        self.state.add_run(
+        run_id = self.state.add_run(
             dataset=spec.name,
             source=outcome.source,
             output=outcome.output,
@@ -629,6 +670,14 @@ class Exporter:
             parquet_bytes=outcome.parquet_bytes,
             duration_ms=(outcome.seconds or 0) * 1000,
         )
+        if outcome.quality is not None:
+            self.state.put_quality(
+                run_id,
+                dataset=spec.name,
+                source=outcome.source,
+                output=outcome.output,
+                quality=outcome.quality.to_json(),
+            )
 
     def _failed(self, item: InputFile, output: str | None, exc: ExporterError, *, record: bool) -> Outcome:
         source = self.rel(item.path)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from daemon.quality import Quality
 from daemon.service import heartbeat_age, read_heartbeat
 from daemon.settings import Settings
 from daemon.specs import QUERY_PERF
@@ -61,6 +62,7 @@ class Facts:
     failures_24h: int
     failures: list[dict[str, Any]] = field(default_factory=list)
     recent: list[dict[str, Any]] = field(default_factory=list)
+    quality: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,6 +83,7 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
     reductions: list[float] = []
     failures: list[dict[str, Any]] = []
     recent: list[dict[str, Any]] = []
+    quality: list[dict[str, Any]] = []
     success_rate = None
     failures_24h = 0
     if state_file.exists():
@@ -91,6 +94,7 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
             reductions = [1 - o.parquet_bytes / o.source_bytes for o in outputs if o.source_bytes]
             failures = [{"source": f.source, "error": f.error, "since": f.updated_at} for f in state.failures()]
             recent = state.runs(10)
+            quality = [quality_entry(row) for row in state.quality(10, latest_per_output=True)]
             week = state.runs(100_000)
             week_start = (now - dt.timedelta(days=7)).isoformat().replace("+00:00", "Z")
             day_start = (now - dt.timedelta(days=1)).isoformat().replace("+00:00", "Z")
@@ -118,8 +122,21 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
         failures_24h=failures_24h,
         failures=failures,
         recent=recent,
+        quality=quality,
         counters=beat.get("counters") if isinstance(beat.get("counters"), dict) else {},  # type: ignore[arg-type]
     )
+
+
+def quality_entry(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the state's quality table as `status` shows it: lists and maps parsed, problems spelled out."""
+    q = Quality.from_row(row)
+    return {
+        "at": row["at"],
+        "dataset": row["dataset"],
+        "output": row["output"],
+        **q.to_json(),
+        "problems": q.problems(),
+    }
 
 
 def judge(facts: Facts, storage_alert_gb: float) -> tuple[int, list[str]]:

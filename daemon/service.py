@@ -29,6 +29,7 @@ from tenacity import (
 )
 
 from daemon import __version__
+from daemon.alerts import Alerter, host_label
 from daemon.errors import Abandoned, ExporterError, TransientIOError
 from daemon.exporter import Exporter, Outcome
 from daemon.inputs import InputFile, classify, discover
@@ -46,6 +47,7 @@ LOOP_STEP_SECONDS = 0.05
 IDLE_WAIT_SECONDS = 0.5
 ERROR_PAUSE_SECONDS = 1.0
 DEFERRED_RETRY_CAP_SECONDS = 3600.0
+HEALTH_CHECK_SECONDS = 60.0  # how often the daemon re-judges its health for alerts (and after every sweep)
 
 
 @dataclass
@@ -113,6 +115,9 @@ class Service:
         self._next_heartbeat = 0.0
         # inputs whose transient failure outlasted the in-place retries: path -> (due, times deferred)
         self._deferred: dict[Path, tuple[float, int]] = {}
+        self.alerter = Alerter.from_settings(settings)
+        self.health_level: int | None = None  # the last judged level; the first judgement is the baseline
+        self._next_health = 0.0
 
     # called from other threads ---------------------------------------------------------------
     def notify(self, path: Path | None, kind: EventKind) -> None:
@@ -147,6 +152,8 @@ class Service:
                 removed_temporaries=len(removed),
             )
             self.scheduler = SweepScheduler(settings, lambda: self.request_sweep("scheduled"))
+            if self.alerter is not None:
+                self.alerter.start()
             try:
                 if not once:
                     # Watch before the catch-up sweep: a file written while it runs is then not missed
@@ -159,6 +166,8 @@ class Service:
             finally:
                 self.source.stop()
                 self.scheduler.stop()
+                if self.alerter is not None:
+                    self.alerter.stop()
                 self._heartbeat(force=True, running=False)
                 log.info("daemon.stopped", **asdict(self.counters))
         return self.counters
@@ -199,6 +208,8 @@ class Service:
             if item is not None and path.is_file():
                 self.convert(item)
         self._run_deferred()
+        if self.alerter is not None and self.clock() >= self._next_health:
+            self.check_health()
         alive = getattr(self.source, "alive", None)
         if alive is not None and not alive():
             log.error("watch.error", detail="observer stopped; restarting and sweeping")
@@ -260,11 +271,13 @@ class Service:
             sleep=self._sleep,
             reraise=True,
         )
+        before = exporter.state.source(self._rel(item.path)) if exporter.state is not None else None
         try:
             outcome: Outcome = retrying(self._convert_once, item)
         except ExporterError as exc:
             outcome = exporter.record_failure(item, exc)
         self.counters.add(outcome)
+        self._alert_outcome(outcome, failed_before=before is not None and before.status == "failed")
         self._defer_if_transient(item, outcome)
         return outcome
 
@@ -368,7 +381,61 @@ class Service:
         self.last_sweep = now_utc()
         fields = {k: v for k, v in asdict(result).items() if k not in ("orphan_outputs", "reason")}
         log.info("sweep.finished", reason=reason, **fields)
+        if self.alerter is not None:
+            self.check_health()
+        if self.settings.report_after_sweep and not self.stop_event.is_set():
+            self.write_report()
         return result
+
+    # alerts and the report ---------------------------------------------------------------------
+    def _alert_outcome(self, outcome: Outcome, *, failed_before: bool) -> None:
+        """A failed export alerts (rate-limited per source); a source that had failed and now converts recovered."""
+        if self.alerter is None or self.stop_event.is_set():
+            return
+        where = host_label(self.settings)
+        if outcome.status == "failed":
+            self.alerter.send(
+                f"failed:{outcome.source}", f":x: parquet-exporter ({where}): {outcome.source} failed: {outcome.error}"
+            )
+        elif outcome.status == "written" and failed_before:
+            self.alerter.send(
+                f"recovered:{outcome.source}",
+                f":white_check_mark: parquet-exporter ({where}): {outcome.source} recovered"
+                f" ({outcome.rows_written or 0:,} rows written)",
+            )
+
+    def check_health(self) -> int:
+        """Judge health as `health` does (this daemon being up); alert when it turns degraded or back to OK."""
+        from daemon.health import OK, gather, judge
+
+        self._next_health = self.clock() + HEALTH_CHECK_SECONDS
+        facts = gather(self.settings)
+        facts.daemon_up = True  # this is the daemon: its own heartbeat may not be written yet
+        level, reasons = judge(facts, self.settings.storage_alert_gb)
+        previous, self.health_level = self.health_level, level
+        if previous is None or (previous == OK) == (level == OK):
+            return level
+        log.info("health.changed", level=level, previous=previous, reasons=reasons)
+        if self.alerter is not None:
+            where = host_label(self.settings)
+            if level == OK:
+                self.alerter.send("health", f":white_check_mark: parquet-exporter ({where}): health back to OK")
+            else:
+                self.alerter.send(
+                    "health", f":warning: parquet-exporter ({where}): health degraded: {'; '.join(reasons)}"
+                )
+        return level
+
+    def write_report(self) -> None:
+        """Rewrite the HTML report (report_after_sweep); a failure is logged, never stops the daemon."""
+        from daemon.report import write_report
+
+        try:
+            written = write_report(self.settings)
+        except Exception as exc:  # noqa: BLE001 - the report is a view: the daemon's work is the exports
+            log.error("report.failed", error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            return
+        log.info("report.written", path=self._rel(written.path), bytes=written.bytes, seconds=written.seconds)
 
     def _unchanged(self, item: InputFile, state: State, retry_failed: bool) -> bool:
         record = state.source(self._rel(item.path))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +51,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     nice: int = 10
     heartbeat_seconds: float = 5.0
     storage_alert_gb: float = 5.0
+    # report
+    report_file: str = "knowledge/optimize/parquet/report.html"
+    report_days: int = 30
+    report_after_sweep: bool = False
+    # alerts
+    alert_webhook_url: str = ""
+    alert_min_interval_seconds: float = 300.0
+    alert_timeout_seconds: float = 5.0
+    alert_retries: int = 3
 
     # Resolved paths --------------------------------------------------------------------------
     def path(self, relative: str) -> Path:
@@ -79,6 +89,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def log_path(self) -> Path:
         return self.path(self.log_file)
+
+    @property
+    def report_path(self) -> Path:
+        return self.path(self.report_file)
+
+    def __repr__(self) -> str:
+        # the webhook URL is a secret (Slack's carries its token in the path): never in a repr or a traceback
+        fields = ", ".join(
+            f"{name}={'<redacted>' if name == 'alert_webhook_url' and value else repr(value)}"
+            for name, value in ((n, getattr(self, n)) for n in self.__struct_fields__)
+        )
+        return f"Settings({fields})"
 
 
 FIELDS: tuple[str, ...] = tuple(Settings.__struct_fields__)
@@ -147,6 +169,9 @@ def _check(s: Settings) -> None:
         "retry_attempts": s.retry_attempts,
         "conversion_timeout": s.conversion_timeout,
         "heartbeat_seconds": s.heartbeat_seconds,
+        "report_days": s.report_days,
+        "alert_timeout_seconds": s.alert_timeout_seconds,
+        "alert_retries": s.alert_retries,
     }
     for name, value in positive.items():
         if value <= 0:
@@ -157,3 +182,10 @@ def _check(s: Settings) -> None:
         raise ConfigError("settle_seconds must not be negative")
     if not 0 <= s.nice <= 20:
         raise ConfigError("nice must be between 0 and 20")
+    if s.alert_min_interval_seconds < 0:
+        raise ConfigError("alert_min_interval_seconds must not be negative")
+    if s.alert_webhook_url:
+        parsed = urllib.parse.urlsplit(s.alert_webhook_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            # never echo the value: it is a secret
+            raise ConfigError("alert_webhook_url must be an http:// or https:// URL with a host")

@@ -5,6 +5,7 @@ and the run history. Losing this file loses no correctness: outputs carry their 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 import threading
 from dataclasses import astuple, dataclass, fields
@@ -51,7 +52,25 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_at ON runs(at);
+CREATE TABLE IF NOT EXISTS quality (
+    run_id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    source TEXT NOT NULL,
+    output TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    rows_rejected INTEGER NOT NULL,
+    duplicate_rows INTEGER NOT NULL,
+    outside_day INTEGER NOT NULL,
+    negative_durations INTEGER NOT NULL,
+    null_counts TEXT NOT NULL,
+    extra_columns TEXT NOT NULL,
+    missing_columns TEXT NOT NULL,
+    seconds REAL
+);
 """
+# Every table is CREATE ... IF NOT EXISTS: a state file from an older version gains the new tables the first
+# time it is opened for writing, and a read-only reader of such a file sees no rows (see `quality()`).
 
 
 def now_utc() -> str:
@@ -171,31 +190,102 @@ class State:
         parquet_bytes: int | None = None,
         duration_ms: float | None = None,
         error: str | None = None,
-    ) -> None:
-        self._rows(
-            "INSERT INTO runs (at, dataset, source, output, outcome, rows_in, rows_written, rows_rejected,"
-            " source_bytes, parquet_bytes, duration_ms, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                now_utc(),
-                dataset,
-                source,
-                output,
-                outcome,
-                rows_in,
-                rows_written,
-                rows_rejected,
-                source_bytes,
-                parquet_bytes,
-                duration_ms,
-                error,
-            ),
-        )
+    ) -> int:
+        """Append one run; returns its id."""
+        with self._lock:
+            cur = self._con.execute(
+                "INSERT INTO runs (at, dataset, source, output, outcome, rows_in, rows_written, rows_rejected,"
+                " source_bytes, parquet_bytes, duration_ms, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    now_utc(),
+                    dataset,
+                    source,
+                    output,
+                    outcome,
+                    rows_in,
+                    rows_written,
+                    rows_rejected,
+                    source_bytes,
+                    parquet_bytes,
+                    duration_ms,
+                    error,
+                ),
+            )
+            return int(cur.lastrowid or 0)
 
     def runs(self, limit: int = 20) -> list[dict[str, object]]:
         with self._lock:
             cur = self._con.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def daily_runs(self, since: str) -> list[tuple[Any, ...]]:
+        """Per UTC day from `since` (YYYY-MM-DD): written, failed, rows written, rows rejected."""
+        return self._rows(
+            "SELECT substr(at, 1, 10) AS day, sum(outcome = 'written'), sum(outcome = 'failed'),"
+            " sum(coalesce(rows_written, 0)), sum(coalesce(rows_rejected, 0)) FROM runs WHERE at >= ?"
+            " GROUP BY day ORDER BY day",
+            (since,),
+        )
+
+    def compression_by_dataset(self) -> list[tuple[Any, ...]]:
+        """Per dataset of the current outputs: 1 - parquet / source bytes, files, rows."""
+        return self._rows(
+            "SELECT dataset, 1.0 - CAST(sum(parquet_bytes) AS REAL) / sum(source_bytes), count(*), sum(rows_written)"
+            " FROM outputs WHERE source_bytes > 0 GROUP BY dataset ORDER BY dataset"
+        )
+
+    # quality -----------------------------------------------------------------------------------
+    def put_quality(self, run_id: int, *, dataset: str, source: str, output: str, quality: dict[str, Any]) -> None:
+        """Store the data-quality metrics of the output written by run `run_id`."""
+        self._rows(
+            "INSERT OR REPLACE INTO quality (run_id, at, dataset, source, output, rows, rows_rejected, duplicate_rows,"
+            " outside_day, negative_durations, null_counts, extra_columns, missing_columns, seconds)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id,
+                now_utc(),
+                dataset,
+                source,
+                output,
+                quality["rows"],
+                quality["rows_rejected"],
+                quality["duplicate_rows"],
+                quality["outside_day"],
+                quality["negative_durations"],
+                json.dumps(quality["null_counts"], sort_keys=True),
+                json.dumps(quality["extra_columns"]),
+                json.dumps(quality["missing_columns"]),
+                quality["seconds"],
+            ),
+        )
+
+    def daily_quality(self, since: str) -> list[tuple[Any, ...]]:
+        """Per UTC day of export from `since`: rejected, duplicate, outside-day and negative rows, drifted files."""
+        try:
+            return self._rows(
+                "SELECT substr(at, 1, 10) AS day, sum(rows_rejected), sum(duplicate_rows), sum(outside_day),"
+                " sum(negative_durations), sum(extra_columns <> '[]' OR missing_columns <> '[]') FROM quality"
+                " WHERE at >= ? GROUP BY day ORDER BY day",
+                (since,),
+            )
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+
+    def quality(self, limit: int = 20, *, latest_per_output: bool = False) -> list[dict[str, Any]]:
+        """The newest quality rows (optionally only the latest per output); none from an older state file."""
+        where = "WHERE run_id IN (SELECT max(run_id) FROM quality GROUP BY output)" if latest_per_output else ""
+        try:
+            with self._lock:
+                cur = self._con.execute(f"SELECT * FROM quality {where} ORDER BY run_id DESC LIMIT ?", (limit,))
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []  # a read-only look at a state file written before quality was recorded
+            raise
 
 
 def _cols(cls: type[OutputRecord] | type[SourceRecord]) -> str:

@@ -1,5 +1,6 @@
 # Sourced by scripts/run and scripts/test: make sure uv exists, then sync the locked environment
-# into .venv. Needs only python3 (>= 3.11) and access to the package registry.
+# into .venv. Needs only python3 (>= 3.11) and access to the package registry. scripts/test also
+# calls ensure_chromium (Debian's chromium, for the report's browser test).
 set -euo pipefail
 
 PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,4 +44,23 @@ bootstrap() {
     # venv) compiles every module it imports, ~0.75 s at each start of the CLI.
     (cd "$PROJECT_DIR" && "$uv" sync --locked --quiet --compile-bytecode --python "$python") >&2
     "$PROJECT_DIR/.venv/bin/python" -m compileall -q "$PROJECT_DIR/daemon" >&2
+}
+
+# The report's browser test drives Debian's chromium (never a browser download of playwright's own).
+# Install it when it is missing and this is root with apt-get; otherwise, or when that fails, the
+# browser tests skip and say why. Never fails the caller.
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] && return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: /usr/bin/chromium is missing (as root: apt-get install chromium); browser tests will skip" >&2
+        return 0
+    fi
+    echo "bootstrap: installing Debian's chromium for the browser tests" >&2
+    local install=(apt-get install -y -qq --no-install-recommends chromium)
+    if ! DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1 ||
+            echo "bootstrap: could not install chromium; browser tests will skip" >&2
+    fi
+    return 0
 }

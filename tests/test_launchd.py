@@ -118,7 +118,8 @@ def test_program_arguments_start_the_daemon(
     assert proc.poll() is None, err.read_text()
     assert heartbeat()["running"] is True
     log = [json.loads(line) for line in (root / LOG).read_text().splitlines()]
-    assert ["daemon.started", "sweep.started", "export.written", "sweep.finished"] == [r["event"] for r in log]
+    expected = ["daemon.started", "sweep.started", "export.written", "export.quality", "sweep.finished"]
+    assert expected == [r["event"] for r in log]
     assert str(root.resolve()) == log[0]["root"]
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)

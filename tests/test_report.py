@@ -1,0 +1,119 @@
+"""`report`: one self-contained HTML page from DuckDB queries; empty datasets become "no data" notes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from daemon.report import build, write_report
+from daemon.service import Service
+from daemon.settings import Settings, resolve
+from tests.conftest import ExportedRoot, RunCli, WriteCsv
+
+CHARTS = (
+    "queries-per-day",
+    "execution-time",
+    "cache-hit-ratio",
+    "slowest-queries",
+    "busiest-tables",
+    "advisor",
+    "optimization-metrics",
+    "exporter-runs",
+    "exporter-rows",
+    "compression",
+    "quality",
+)
+
+
+def drawn(page: str) -> list[str]:
+    return re.findall(r'<div class="chart" data-chart="([^"]+)">', page)
+
+
+def empty(page: str) -> list[str]:
+    return re.findall(r'<div class="no-data" data-chart="([^"]+)"', page)
+
+
+def test_a_month_of_data_draws_every_chart(exported_root: ExportedRoot, tmp_path: Path) -> None:
+    """Every chart of the page has data on the generated month, and the page says which window it shows."""
+    settings = resolve({"root": exported_root.root}, env={})
+    written = write_report(settings, tmp_path / "r.html")
+    page = written.path.read_text(encoding="utf-8")
+    assert list(CHARTS) == drawn(page)
+    assert ([], len(CHARTS)) == (written.empty, written.charts)
+    assert "Daily query_perf reports, 2025-12-17 to 2026-01-15." in page
+
+
+def test_the_page_is_self_contained(exported_root: ExportedRoot, tmp_path: Path) -> None:
+    """No script, style, font or image is loaded from anywhere: one inline plotly.js and a CSP forbidding the rest."""
+    page = write_report(resolve({"root": exported_root.root}, env={}), tmp_path / "r.html").path.read_text()
+    assert [] == re.findall(r"<(?:script|img|iframe)[^>]*\ssrc=", page)
+    assert [] == re.findall(r"<link\b", page)
+    assert 1 == page.count("plotly.js v")  # the bundle's banner: exactly one copy for every chart
+    assert "default-src 'none'" in page
+
+
+def test_days_limits_the_window_to_the_newest_days_with_data(exported_root: ExportedRoot) -> None:
+    """--days 3 keeps the three days ending on the newest data day."""
+    sections = build(resolve({"root": exported_root.root}, env={}), 3)
+    per_day = sections[0].charts[0]
+    assert per_day.figure is not None
+    assert [dt.date(2026, 1, 13), dt.date(2026, 1, 14), dt.date(2026, 1, 15)] == list(per_day.figure.data[0].x)
+
+
+def test_an_empty_root_renders_with_no_data_notes(root: Path, run_cli: RunCli) -> None:
+    """Before any export every chart is a clear "no data" note and the command still succeeds."""
+    out = root / "report.html"
+    result = run_cli("report", "--out", out, "--root", root)
+    assert (0, "") == (result.code, result.err)
+    page = out.read_text(encoding="utf-8")
+    assert [] == drawn(page)
+    assert list(CHARTS) == empty(page)
+    assert "No data: query_perf has no rows from" in page
+    assert "11 without data" in result.out
+
+
+def test_a_missing_dataset_is_a_note_and_the_others_draw(
+    root: Path, settings: Settings, write_daily: WriteCsv, run_cli: RunCli
+) -> None:
+    """Only query_perf exported: the advisor and optimization charts say no data, the query charts draw."""
+    write_daily("20251027")
+    write_daily("20251028")
+    assert 0 == run_cli("export", "--historical", "--root", root).code
+    page = write_report(settings).path.read_text(encoding="utf-8")
+    assert ["advisor", "optimization-metrics"] == empty(page)
+    assert "No data: index_advisor has no rows from 2025-09-30 to 2025-10-29." in page
+    assert settings.report_path == root / "knowledge/optimize/parquet/report.html"
+
+
+def test_the_cli_prints_one_line_and_rejects_bad_arguments(root: Path, run_cli: RunCli) -> None:
+    """`report` says what it wrote; --days 0 is a usage error; an unwritable --out is a one-line error."""
+    ok = run_cli("report", "--days", "7", "--root", root)
+    assert 0 == ok.code
+    assert ok.out.startswith(f"✓ Wrote {root}/knowledge/optimize/parquet/report.html (")
+    assert 2 == run_cli("report", "--days", "0", "--root", root).code
+    (root / "file").write_text("x")
+    bad = run_cli("report", "--out", root / "file" / "r.html", "--root", root)
+    assert 1 == bad.code
+    assert bad.err.startswith("error: cannot write the report to ")
+    assert 1 == len(bad.err.splitlines())
+
+
+def test_the_daemon_refreshes_the_report_after_a_sweep(root: Path, write_daily: WriteCsv) -> None:
+    """With report_after_sweep the daemon's sweep writes the report and logs report.written."""
+    write_daily("20251028")
+    settings = resolve({"root": root, "report_after_sweep": True, "nice": 0}, env={})
+    with capture_logs() as logs:
+        Service(settings).run(once=True)
+    assert ["report.written"] == [e["event"] for e in logs if e["event"].startswith("report.")]
+    assert "queries-per-day" in drawn(settings.report_path.read_text(encoding="utf-8"))
+
+
+def test_the_daemon_does_not_write_a_report_by_default(root: Path, settings: Settings, write_daily: WriteCsv) -> None:
+    """report_after_sweep is off by default: a sweep leaves no report behind."""
+    write_daily("20251028")
+    with capture_logs():
+        Service(resolve({"root": root, "nice": 0}, env={})).run(once=True)
+    assert not settings.report_path.exists()
