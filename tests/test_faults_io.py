@@ -5,8 +5,8 @@ crash, and never in an output that mixes two versions of its source or names the
 The faults are injected between the exporter's steps by wrapping the functions it calls: `hash_source` /
 `read_source` (the first read), `readers.csv_head` (the header), then on the careful path (small files)
 `readers.scan_csv` (the line scan) and `pipeline.stream_csv` (typing and writing the temporary file), or on
-the fast path (large files; the tests lower the threshold) `pipeline.stream_fast`; what happens after
-`convert_csv` returns is the check before the rename.
+the fast path (a clean file; the careful-path tests make it decline) `pipeline.stream_fast`; what happens
+after `convert_csv` returns is the check before the rename.
 """
 
 from __future__ import annotations
@@ -238,9 +238,9 @@ def delete_hook(settings: Settings) -> Hook:
     return lambda: daily_source(settings).unlink()
 
 
-def fast_path_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give even a tiny CSV the separator count, so that it takes the fast path."""
-    monkeypatch.setattr(daemon.digest, "COUNT_MIN_BYTES", 0)
+def careful_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the fast path decline every file, as it does any file with a bad row, so the careful path runs."""
+    monkeypatch.setattr(daemon.pipeline, "stream_fast", lambda *args, **kwargs: None)
 
 
 @pytest.mark.parametrize(
@@ -260,8 +260,8 @@ def test_source_deleted_while_being_read_is_a_source_change_not_a_crash(
     never as an internal error, and leaves no output and no temporary file."""
     settings = msgspec.structs.replace(fast_settings, retry_attempts=2)
     daily_source(settings).write_bytes(csv_bytes(5, "old"))
-    if fast:
-        fast_path_for_every_size(monkeypatch)
+    if not fast:
+        careful_path_only(monkeypatch)
     on_first_call(monkeypatch, module, name, before=delete_hook(settings), after=nothing)
     counters, logs = run_once(settings)
     assert (0, 1, 1) == (counters.written, counters.failed, counters.retries)
@@ -294,8 +294,12 @@ def expected_rows(data: bytes) -> tuple[int, int]:
     return result.good.height, result.bad.height
 
 
+BEFORE_THE_SCAN = {"careful": (daemon.readers, "scan_csv"), "fast": (daemon.pipeline, "stream_fast")}
+
+
+@pytest.mark.parametrize("path", sorted(BEFORE_THE_SCAN))
 def test_source_truncated_while_being_read_is_retried_and_exports_what_remains(
-    fast_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    fast_settings: Settings, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     """A CSV truncated mid-line after it was hashed is retried, and the output is exactly the truncated
     file's rows (the cut line rejected), with the truncated file's hash in its footer."""
@@ -308,7 +312,9 @@ def test_source_truncated_while_being_read_is_retried_and_exports_what_remains(
         with source.open("r+b") as fh:
             fh.truncate(len(cut))
 
-    on_first_call(monkeypatch, daemon.readers, "scan_csv", before=truncate, after=nothing)
+    if path == "careful":
+        careful_path_only(monkeypatch)
+    on_first_call(monkeypatch, *BEFORE_THE_SCAN[path], before=truncate, after=nothing)
     counters, logs = run_once(fast_settings)
     assert (1, 0) == (counters.written, counters.failed)
     assert 1 <= counters.retries
@@ -318,8 +324,9 @@ def test_source_truncated_while_being_read_is_retried_and_exports_what_remains(
     assert sha256(cut) == read_metadata(daily_output(fast_settings))["source_sha256"]
 
 
+@pytest.mark.parametrize("path", sorted(BEFORE_THE_SCAN))
 def test_source_rewritten_in_place_during_conversion_exports_the_finished_file(
-    fast_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    fast_settings: Settings, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     """A producer that truncates and rewrites a CSV in place while it is converted (the scan sees half a
     header) makes the attempt a retried source change, not a permanent schema failure: the finished file is
@@ -332,7 +339,9 @@ def test_source_rewritten_in_place_during_conversion_exports_the_finished_file(
         with source.open("r+b") as fh:
             fh.truncate(40)  # half the header: "missing required column(s)" if taken at face value
 
-    on_first_call(monkeypatch, daemon.readers, "scan_csv", before=truncate, after=lambda: source.write_bytes(new))
+    if path == "careful":
+        careful_path_only(monkeypatch)
+    on_first_call(monkeypatch, *BEFORE_THE_SCAN[path], before=truncate, after=lambda: source.write_bytes(new))
     counters, logs = run_once(fast_settings)
     assert (1, 0) == (counters.written, counters.failed)
     assert [] == events(logs, "export.failed")
@@ -364,8 +373,8 @@ def test_source_replaced_during_conversion_is_reexported_with_the_new_content(
     assert len(old) == len(new)
     source.write_bytes(old)
     module, name, when, fast = REPLACE_POINTS[point]
-    if fast:
-        fast_path_for_every_size(monkeypatch)
+    if not fast:
+        careful_path_only(monkeypatch)
 
     def replace() -> None:
         replace_file(source, new, keep_mtime=keep_mtime)
