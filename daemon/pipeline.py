@@ -24,7 +24,7 @@ from daemon.coerce import LINE, POLARS_TYPES, RAW, REASON, RECORD, bad_rows, goo
 from daemon.readers import CsvHead, CsvScan
 from daemon.settings import Settings
 from daemon.specs import DatasetSpec
-from daemon.writer import META_PREFIX, is_os_failure, map_engine_error, parquet_options, temporary_name
+from daemon.writer import META_PREFIX, Attempt, is_os_failure, map_engine_error, parquet_options
 
 Metadata = Callable[[], Mapping[str, str]]  # the footer's provenance, asked for when the footer is written
 
@@ -87,10 +87,13 @@ def stream_csv(
     counted_rows = good.with_columns(
         pl.col("timestamp").map_batches(counter, return_dtype=pl.Datetime("us"), is_elementwise=True)
     )
-    tmp = temporary_name(dest)
-    tmp_bad = tmp.with_name(tmp.name + "-rejects")
+    attempt = Attempt(dest)
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        attempt.open()
+    except OSError as exc:
+        raise map_engine_error(exc, what) from None
+    tmp, tmp_bad = attempt.path("rows"), attempt.path("rejects")
+    try:
         pl.collect_all(
             [
                 counted_rows.sink_parquet(
@@ -106,20 +109,19 @@ def stream_csv(
         rejected = pl.read_parquet(tmp_bad)
         result = _checked(scan, tmp, counter.rows, rejected)
         if result is None:
-            tmp.unlink(missing_ok=True)
             return None
         if not pl.read_parquet(tmp, columns=["timestamp"])["timestamp"].is_sorted(nulls_last=True):
             _sort(tmp, settings, {**metadata(), **_counts(scan.rows_in, counter.rows)}, scan.source_bytes)
+        result.tmp = attempt.keep(tmp)
         return result
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
         if isinstance(exc, pl.exceptions.PolarsError | OSError) and is_os_failure(exc):
             raise map_engine_error(exc, what) from None
         if isinstance(exc, pl.exceptions.PolarsError):
             return None  # polars cannot parse something the line scan let through: the csv module decides
         raise
     finally:
-        tmp_bad.unlink(missing_ok=True)
+        attempt.discard()
 
 
 def _counts(rows_in: int, rows_written: int) -> dict[str, str]:
@@ -208,9 +210,8 @@ def convert_csv(
 
 # ------------------------------------------------------------------------------------------ the fast path
 # The types polars' CSV reader gives these columns itself. It accepts a subset of what `coerce` accepts,
-# with the same values (tests/test_csv_paths.py); anything else makes it raise and the careful path decide.
+# with the same values (tests/test_fast_path.py); anything else makes it raise and the careful path decide.
 _NATIVE = ("DOUBLE", "BIGINT", "BOOLEAN")
-_TALLY = "__tally"
 
 
 class _Tally:
@@ -300,25 +301,30 @@ def stream_fast(
         .with_columns(date_partition)
     )
     source_bytes = path.stat().st_size
-    tmp = temporary_name(dest)
     what = f"writing {dest.name}"
+    attempt = Attempt(dest)
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        attempt.open()
     except OSError as exc:
         raise map_engine_error(exc, what) from None
+    tmp = attempt.path("rows")
     try:
         frame.sink_parquet(tmp, metadata=_footer(metadata, None, tally), **parquet_options(settings, source_bytes))
         if tally.rows == 0 or tally.untyped or separators() != (head.width - 1) * (tally.rows + 1):
-            tmp.unlink(missing_ok=True)
             return None
         if not pl.read_parquet(tmp, columns=["timestamp"])["timestamp"].is_sorted():
             _sort(tmp, settings, {**metadata(), **_counts(tally.rows, tally.rows)}, source_bytes)
+        kept = attempt.keep(tmp)
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
         if isinstance(exc, pl.exceptions.PolarsError | OSError) and is_os_failure(exc):
             raise map_engine_error(exc, what) from None
         if isinstance(exc, pl.exceptions.PolarsError):
+            # The footer asks for the source's hash: a source that changed or vanished meanwhile fails the
+            # digest, and that (raised here by `separators()`) says more than polars' wrapping of it.
+            separators()
             return None  # a value, a row or a byte polars' typed reader refuses: the careful path decides
         raise
+    finally:
+        attempt.discard()
     empty = pl.DataFrame(schema={LINE: pl.Int64, RECORD: pl.Int64, RAW: pl.String, REASON: pl.String})
-    return Streamed(tmp, tally.rows, tally.rows, empty, path="fast")
+    return Streamed(kept, tally.rows, tally.rows, empty, path="fast")

@@ -1,7 +1,8 @@
 """Atomic Parquet writing: temporary name in the same folder, fsync, rename; and reading our metadata back.
 
 A crash can never leave a partial file under a `.parquet` name: temporary files are called
-`.<name>.tmp-<pid>-<token>` and are removed by `clean_temporaries()` at the next start.
+`.<name>.tmp-<pid>-<token>` (a streaming attempt writes inside a folder named so, see `Attempt`) and are
+removed by `clean_temporaries()` at the next start.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import errno
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TypedDict
@@ -31,6 +33,57 @@ def temporary_name(dest: Path) -> Path:
 
 def is_temporary(path: Path) -> bool:
     return path.name.startswith(".") and TMP_MARK in path.name
+
+
+class Attempt:
+    """A private dot-named folder beside `dest` for the temporary files of one streaming attempt.
+
+    polars' streaming writer can create its file after `sink_parquet` has already raised (its writer
+    task outlives the error: seen about once in 2,000 failed sinks), so a temporary deleted on failure
+    could reappear beside the outputs. Inside a folder that is then removed it cannot: the writer makes
+    no folders. `keep()` moves a finished file out to a sibling temporary name; `discard()` removes the
+    folder and what is in it.
+    """
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.folder = dest.with_name(f".{dest.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}.d")
+
+    def open(self) -> Attempt:
+        """Create the folder (and the output folder); OSError if the output folder cannot be written."""
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir()
+        return self
+
+    def path(self, role: str) -> Path:
+        """A temporary file in the folder, named like one (dot, `.tmp-`, never `.parquet` at the end)."""
+        return self.folder / f".{self.dest.name}{TMP_MARK}{role}"
+
+    def keep(self, path: Path) -> Path:
+        """Move the finished `path` out of the folder to a sibling temporary name of `dest`; returns it."""
+        kept = temporary_name(self.dest)
+        os.replace(path, kept)
+        return kept
+
+    def discard(self) -> None:
+        remove_temporary_folder(self.folder)
+
+
+def remove_temporary_folder(folder: Path, attempts: int = 100) -> bool:
+    """Remove a temporary folder and its files, again while a writer that outlived its error adds one."""
+    for _ in range(attempts):
+        try:
+            for child in folder.iterdir():
+                child.unlink(missing_ok=True)
+            folder.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            if exc.errno != errno.ENOTEMPTY:
+                return False
+            time.sleep(0.01)
+    return False
 
 
 def _fsync_path(path: Path, directory: bool = False) -> None:
@@ -201,10 +254,13 @@ def iter_temporaries(folder: Path) -> Iterator[Path]:
 
 
 def clean_temporaries(folder: Path) -> list[Path]:
-    """Remove temporary files left by a crash under `folder`; returns what was removed."""
+    """Remove temporary files (and attempt folders) left by a crash under `folder`; returns what was removed."""
     removed = []
-    for path in iter_temporaries(folder):
-        if remove_if_exists(path):
+    for path in list(iter_temporaries(folder)):
+        if path.is_dir():
+            if remove_temporary_folder(path):
+                removed.append(path)
+        elif remove_if_exists(path):
             removed.append(path)
     return removed
 
