@@ -20,7 +20,18 @@ from pathlib import Path
 import polars as pl
 
 from daemon import readers
-from daemon.coerce import LINE, POLARS_TYPES, RAW, REASON, RECORD, bad_rows, good_rows, parse_timestamps, staged
+from daemon.coerce import (
+    LINE,
+    POLARS_TYPES,
+    RAW,
+    REASON,
+    RECORD,
+    bad_rows,
+    good_rows,
+    local_dates_expr,
+    parse_timestamps,
+    staged,
+)
 from daemon.readers import CsvHead, CsvScan
 from daemon.settings import Settings
 from daemon.specs import DatasetSpec
@@ -110,7 +121,7 @@ def stream_csv(
         result = _checked(scan, tmp, counter.rows, rejected)
         if result is None:
             return None
-        if not pl.read_parquet(tmp, columns=["timestamp"])["timestamp"].is_sorted(nulls_last=True):
+        if not _sorted_by_timestamp(tmp):
             _sort(tmp, settings, {**metadata(), **_counts(scan.rows_in, counter.rows)}, scan.source_bytes)
         result.tmp = attempt.keep(tmp)
         return result
@@ -155,6 +166,25 @@ def _checked(scan: CsvScan, tmp: Path | None, written: int, rejected: pl.DataFra
         REASON,
     ).rename({"__raw": "__raw"})
     return Streamed(tmp, scan.rows_in, written, with_text)
+
+
+def _sorted_by_timestamp(path: Path, batch_rows: int = 1_000_000) -> bool:
+    """Whether a written file is in timestamp order (NULLs last), read a batch at a time (memory stays flat)."""
+    last: object = None
+    nulls_seen = False
+    for batch in pl.scan_parquet(path).select("timestamp").collect_batches(chunk_size=batch_rows):
+        times = batch["timestamp"]
+        if times.len() == 0:
+            continue
+        if not times.is_sorted(nulls_last=True) or (nulls_seen and times.is_not_null().any()):
+            return False
+        first_valid = times.drop_nulls()
+        if first_valid.len() and last is not None and first_valid[0] < last:
+            return False
+        if first_valid.len():
+            last = first_valid[-1]
+        nulls_seen = nulls_seen or times.null_count() > 0
+    return True
 
 
 def _sort(tmp: Path, settings: Settings, metadata: Mapping[str, str], source_bytes: int) -> None:
@@ -277,13 +307,7 @@ def stream_fast(
         else:  # VARCHAR and JSON: the text itself, "" is NULL (as `coerce.typed_expr`)
             raw = pl.col(f"__col{at}")
             columns.append(pl.when(raw == "").then(None).otherwise(raw).alias(column.name))
-    date_partition = (
-        pl.col("timestamp")
-        .dt.replace_time_zone("UTC")
-        .dt.convert_time_zone(settings.timezone)
-        .dt.date()
-        .alias("date_partition")
-    )
+    date_partition = local_dates_expr(pl.col("timestamp"), settings.timezone).alias("date_partition")
     frame = (
         pl.scan_csv(
             path,
@@ -312,7 +336,7 @@ def stream_fast(
         frame.sink_parquet(tmp, metadata=_footer(metadata, None, tally), **parquet_options(settings, source_bytes))
         if tally.rows == 0 or tally.untyped or separators() != (head.width - 1) * (tally.rows + 1):
             return None
-        if not pl.read_parquet(tmp, columns=["timestamp"])["timestamp"].is_sorted():
+        if not _sorted_by_timestamp(tmp):
             _sort(tmp, settings, {**metadata(), **_counts(tally.rows, tally.rows)}, source_bytes)
         kept = attempt.keep(tmp)
     except BaseException as exc:

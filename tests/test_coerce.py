@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from daemon.coerce import LINE, POLARS_TYPES, RAW, REASON, RECORD, Coerced, RawTable, coerce
+from daemon.coerce import LINE, POLARS_TYPES, RAW, REASON, RECORD, Coerced, RawTable, coerce, local_dates
 from daemon.readers import read_csv, read_index_advisor, read_summary
 from daemon.specs import DATASETS, INDEX_ADVISOR, OPTIMIZATION_SUMMARY, QUERY_PERF, DatasetSpec
 from tests.conftest import HEADER
@@ -374,3 +374,21 @@ def test_summary_metadata_is_json_text() -> None:
     table = read_summary(b"2025-10-28T01:00:00Z vacuum ms=5 table=orders\n", OPTIMIZATION_SUMMARY)
     result = checked(table, OPTIMIZATION_SUMMARY)
     assert [(5.0, '{"table": "orders"}')] == result.good.select("metric_value", "metadata").rows()
+
+
+@pytest.mark.parametrize(
+    "timezone",
+    ["Asia/Bangkok", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham", "Asia/Kathmandu"],
+)
+@pytest.mark.parametrize(
+    "first",
+    [dt.datetime(2025, 3, 29, 12), dt.datetime(2025, 10, 25, 12), dt.datetime(2025, 4, 5), dt.datetime(2025, 6, 1)],
+    ids=["eu-spring", "eu-autumn", "au-autumn", "no-change"],
+)
+def test_local_dates_equal_the_zone_conversion_across_transitions(timezone: str, first: dt.datetime) -> None:
+    """The one-offset shortcut gives, for instants every 7 minutes over two days around a DST change (or
+    none), exactly the dates a per-row zone conversion gives, whole and in slices."""
+    utc = pl.datetime_range(first, first + dt.timedelta(days=2), "7m", time_unit="us", eager=True)
+    for part in (utc, utc.slice(0, 100), utc.slice(300, 60), pl.concat([utc.slice(10, 5), pl.Series([None])])):
+        expected = part.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date()
+        assert expected.to_list() == local_dates(part, timezone).to_list()
