@@ -25,7 +25,7 @@ from daemon.writer import (
     ("codec", "level", "source_bytes", "expected"),
     [
         ("zstd", "auto", 200 * 1024, 19),
-        ("zstd", "auto", SMALL_SOURCE_BYTES, 3),
+        ("zstd", "auto", SMALL_SOURCE_BYTES, 4),
         ("zstd", "7", 200 * 1024, 7),
         ("gzip", "auto", 1024, 9),
         ("snappy", "auto", 1024, None),
