@@ -13,7 +13,9 @@ find_python() {
     for candidate in python3.13 python3.12 python3.11 python3; do
         if command -v "$candidate" >/dev/null 2>&1 &&
             "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-            command -v "$candidate"
+            # The interpreter itself, not a shim (pyenv's): uv recreates a venv whose interpreter is not
+            # the path it was asked for, at every sync.
+            "$candidate" -c 'import sys; print(sys.executable)'
             return 0
         fi
     done
@@ -40,9 +42,18 @@ bootstrap() {
     local uv python
     uv="$(find_uv)"
     python="$(find_python)"
-    # Bytecode is compiled once here: a process that finds no .pyc (PYTHONDONTWRITEBYTECODE, a read-only
-    # venv) compiles every module it imports, ~0.75 s at each start of the CLI.
-    (cd "$PROJECT_DIR" && "$uv" sync --locked --quiet --compile-bytecode --python "$python") >&2
+    # Bytecode is compiled here, once per lock file: a process that finds no .pyc (PYTHONDONTWRITEBYTECODE,
+    # a read-only venv) compiles every module it imports, ~0.75 s at each start of the CLI. Compiling
+    # checks every file of the venv (~7 s even when nothing changed), so a stamp of uv.lock skips it.
+    local stamp="$PROJECT_DIR/.venv/.bytecode-for-lock" lock_sum
+    lock_sum="$("$python" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
+        "$PROJECT_DIR/uv.lock")"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_sum" ]; then
+        (cd "$PROJECT_DIR" && "$uv" sync --locked --quiet --python "$python") >&2
+    else
+        (cd "$PROJECT_DIR" && "$uv" sync --locked --quiet --compile-bytecode --python "$python") >&2
+        echo "$lock_sum" >"$stamp"
+    fi
     "$PROJECT_DIR/.venv/bin/python" -m compileall -q "$PROJECT_DIR/daemon" >&2
 }
 
