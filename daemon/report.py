@@ -583,8 +583,20 @@ def render(sections: Sequence[Section], settings: Settings, days: int) -> str:
         f" by parquet-exporter {esc(__version__)}</p></header>"
         f"<main>{''.join(body)}</main>"
         "<footer>Self-contained page: charts by Plotly, drawn in the browser from the data embedded here."
-        "</footer></body></html>\n"
+        f"</footer><script>{_FIT_CHARTS}</script></body></html>\n"
     )
+
+
+# A chart is drawn as soon as its div is parsed, when the grid around it may not have its final width yet
+# (the first chart of a grid came out as wide as the whole row, clipped by its panel once the next panel
+# arrived), and Plotly follows only the window's size: each chart is refitted whenever its box changes.
+_FIT_CHARTS = (
+    "(function () {"
+    " var fit = new ResizeObserver(function (entries) { entries.forEach(function (e) {"
+    " var plot = e.target.querySelector('.js-plotly-plot'); if (plot) { Plotly.Plots.resize(plot); } }); });"
+    " document.querySelectorAll('.chart').forEach(function (c) { fit.observe(c); });"
+    " })();"
+)
 
 
 def _chart_html(chart: Chart) -> str:

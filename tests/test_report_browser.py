@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import struct
 import threading
@@ -109,11 +110,21 @@ def visit(browser: Any, base: str, name: str) -> Visit:
             "() => [...document.querySelectorAll('.chart')].every(c => c.querySelector('svg.main-svg'))",
             timeout=DRAW_TIMEOUT_MS,
         )
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        with contextlib.suppress(PlaywrightTimeout):  # a chart that never fits its panel fails the test below
+            page.wait_for_function(
+                """() => [...document.querySelectorAll('.chart')].every(c =>
+                    c.querySelector('svg.main-svg').getBoundingClientRect().width
+                    <= (c.closest('.panel') || c).getBoundingClientRect().width)""",
+                timeout=DRAW_TIMEOUT_MS,
+            )
         seen.charts = page.evaluate(
             """() => [...document.querySelectorAll('.chart')].map(c => {
                 const svg = c.querySelector('svg.main-svg');
                 const box = svg.getBoundingClientRect();
-                return {id: c.dataset.chart, width: box.width, height: box.height,
+                const panel = (c.closest('.panel') || c).getBoundingClientRect();
+                return {id: c.dataset.chart, width: box.width, height: box.height, panel: panel.width,
                         traces: c.querySelectorAll('g.trace').length,
                         marks: c.querySelectorAll('g.trace path, g.trace .point').length};
             })"""
@@ -144,13 +155,15 @@ def unseen_month(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_chart_draws_without_a_console_error(
     browser: Any, serve: Any, unseen_month: Path, tmp_path: Path
 ) -> None:
-    """On an unseen month every chart has an SVG of non-zero size with drawn traces; nothing is logged or fetched."""
+    """On an unseen month every chart has an SVG of non-zero size, no wider than its panel, with drawn traces;
+    nothing is logged or fetched."""
     seen = visit(browser, serve(unseen_month), "report.html")
     assert ([], []) == (seen.errors, seen.refused)
     assert 11 == len(seen.charts)
     assert [] == seen.notes
     for chart in seen.charts:
         assert chart["width"] > 200, chart
+        assert chart["width"] <= chart["panel"], chart  # fitted to its panel, not drawn wider and clipped
         assert chart["height"] > 200, chart
         assert chart["traces"] >= 1, chart
         assert chart["marks"] >= 1, chart
