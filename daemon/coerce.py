@@ -160,32 +160,6 @@ def parse_timestamps(raw: pl.Series, source_timezone: str) -> pl.Series:
     )
 
 
-_HOUR_US = 3_600_000_000
-_SHORTCUT_SPAN_US = 40 * 24 * _HOUR_US  # wider batches are converted row by row
-
-
-def local_dates(utc: pl.Series, timezone: str) -> pl.Series:
-    """The calendar date in `timezone` of each naive-UTC instant in `utc` (a Date Series).
-
-    Where the zone's offset is the same at every hour from the earliest instant to the latest (and at
-    both ends), there is no transition in between (no zone has two within an hour), so the dates are
-    those of the instants shifted by that one offset: one addition instead of a zone conversion per row.
-    """
-    valid = utc.drop_nulls().cast(pl.Int64)  # microseconds: instants past year 9999 have no Python datetime
-    if valid.len() == 0 or timezone in ("UTC", "Etc/UTC"):
-        return utc.dt.date()
-    lo, hi = int(valid.min()), int(valid.max())  # type: ignore[arg-type]
-    if hi - lo > _SHORTCUT_SPAN_US:
-        return _zone_dates(utc, timezone)
-    hours = pl.int_range(lo, hi, _HOUR_US, eager=True, dtype=pl.Int64)
-    samples = pl.concat([hours, pl.Series([lo, hi], dtype=pl.Int64)]).cast(pl.Datetime("us"))
-    offsets = _zone_offsets(samples, timezone).unique()
-    if offsets.len() != 1 or offsets.null_count():
-        return _zone_dates(utc, timezone)
-    shifted: pl.Series = utc + offsets[0]
-    return shifted.dt.date()
-
-
 FIXED_FROM, FIXED_UNTIL = dt.datetime(1990, 1, 1), dt.datetime(2060, 1, 1)
 
 
@@ -211,13 +185,9 @@ def _zone_offsets(utc: pl.Series, timezone: str) -> pl.Series:
     return local.dt.replace_time_zone(None) - utc
 
 
-def _zone_dates(utc: pl.Series, timezone: str) -> pl.Series:
+def local_date(utc: pl.Expr, timezone: str) -> pl.Expr:
+    """The calendar date in `timezone` of naive-UTC instants (a zone conversion per row)."""
     return utc.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date()
-
-
-def local_dates_expr(utc: pl.Expr, timezone: str) -> pl.Expr:
-    """`local_dates` in a plan, batch by batch."""
-    return utc.map_batches(lambda s: local_dates(s, timezone), return_dtype=pl.Date, is_elementwise=True)
 
 
 def _fast_pass(column: Column) -> Callable[[pl.Series], pl.Series]:
@@ -274,7 +244,7 @@ def staged(frame: pl.LazyFrame, spec: DatasetSpec, source_timezone: str, *, deci
 def good_rows(frame: pl.LazyFrame, spec: DatasetSpec, timezone: str) -> pl.LazyFrame:
     """The rows of a staged frame that are written, in the schema's columns and order (not sorted)."""
     ts = pl.col(_typed("timestamp"))
-    date_partition = local_dates_expr(ts, timezone).alias("date_partition")
+    date_partition = local_date(ts, timezone).alias("date_partition")
     return frame.filter(pl.col(REASON).is_null()).select(
         [pl.col(_typed(c.name)).alias(c.name) for c in spec.input_columns] + [date_partition]
     )

@@ -33,6 +33,7 @@ from daemon.coerce import (
     bad_rows,
     fixed_offset,
     good_rows,
+    local_date,
     parse_timestamps,
     staged,
 )
@@ -307,10 +308,7 @@ def stream_fast(
             columns.append(pl.when(raw == "").then(None).otherwise(raw).alias(column.name))
     offset = fixed_offset(settings.timezone)
     ts = pl.col("timestamp")
-    if offset is not None:
-        date_partition = (ts + offset).dt.date()
-    else:
-        date_partition = ts.dt.replace_time_zone("UTC").dt.convert_time_zone(settings.timezone).dt.date()
+    date_partition = (ts + offset).dt.date() if offset is not None else local_date(ts, settings.timezone)
     frame = scan.select(columns).with_columns(date_partition.alias("date_partition"))
 
     def records() -> int:

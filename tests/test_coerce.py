@@ -8,7 +8,20 @@ from typing import Any
 import polars as pl
 import pytest
 
-from daemon.coerce import LINE, POLARS_TYPES, RAW, REASON, RECORD, Coerced, RawTable, coerce, local_dates
+from daemon.coerce import (
+    FIXED_FROM,
+    FIXED_UNTIL,
+    LINE,
+    POLARS_TYPES,
+    RAW,
+    REASON,
+    RECORD,
+    Coerced,
+    RawTable,
+    coerce,
+    fixed_offset,
+    local_date,
+)
 from daemon.readers import read_csv, read_index_advisor, read_summary
 from daemon.specs import DATASETS, INDEX_ADVISOR, OPTIMIZATION_SUMMARY, QUERY_PERF, DatasetSpec
 from tests.conftest import HEADER
@@ -377,18 +390,25 @@ def test_summary_metadata_is_json_text() -> None:
 
 
 @pytest.mark.parametrize(
-    "timezone",
-    ["Asia/Bangkok", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham", "Asia/Kathmandu"],
+    ("timezone", "offset"),
+    [
+        ("UTC", dt.timedelta(0)),
+        ("Asia/Bangkok", dt.timedelta(hours=7)),
+        ("Asia/Kathmandu", dt.timedelta(hours=5, minutes=45)),
+        ("Europe/Berlin", None),
+        ("America/New_York", None),
+        ("Australia/Lord_Howe", None),
+    ],
 )
-@pytest.mark.parametrize(
-    "first",
-    [dt.datetime(2025, 3, 29, 12), dt.datetime(2025, 10, 25, 12), dt.datetime(2025, 4, 5), dt.datetime(2025, 6, 1)],
-    ids=["eu-spring", "eu-autumn", "au-autumn", "no-change"],
-)
-def test_local_dates_equal_the_zone_conversion_across_transitions(timezone: str, first: dt.datetime) -> None:
-    """The one-offset shortcut gives, for instants every 7 minutes over two days around a DST change (or
-    none), exactly the dates a per-row zone conversion gives, whole and in slices."""
-    utc = pl.datetime_range(first, first + dt.timedelta(days=2), "7m", time_unit="us", eager=True)
-    for part in (utc, utc.slice(0, 100), utc.slice(300, 60), pl.concat([utc.slice(10, 5), pl.Series([None])])):
-        expected = part.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date()
-        assert expected.to_list() == local_dates(part, timezone).to_list()
+def test_fixed_offset_only_for_zones_without_changes_and_then_dates_agree(
+    timezone: str, offset: dt.timedelta | None
+) -> None:
+    """A zone has a fixed offset only when it never changes 1990-2060 (DST zones, even Lord Howe's half
+    hour, have none), and where it has one, instant + offset gives the zone conversion's date every 13 hours
+    of that span."""
+    assert offset == fixed_offset(timezone)
+    if offset is None:
+        return
+    utc = pl.datetime_range(FIXED_FROM, FIXED_UNTIL, "13h", time_unit="us", eager=True, closed="left")
+    converted = pl.select(local_date(pl.lit(utc), timezone)).to_series()
+    assert converted.to_list() == (utc + offset).dt.date().to_list()
