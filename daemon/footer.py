@@ -158,6 +158,14 @@ def _unit_divisor(element: dict[int, Any]) -> int | None:
 
 
 def _decode(raw: bytes | None, physical: int, element: dict[int, Any]) -> Any:
+    """A statistic's value; None when absent, or when it is an instant or a date Python cannot hold (after 9999)."""
+    try:
+        return _decode_value(raw, physical, element)
+    except OverflowError:
+        return None
+
+
+def _decode_value(raw: bytes | None, physical: int, element: dict[int, Any]) -> Any:
     if raw is None:
         return None
     if physical == DOUBLE and len(raw) == 8:

@@ -171,20 +171,24 @@ def _checked(scan: CsvScan, tmp: Path | None, written: int, rejected: pl.DataFra
 
 
 def _sorted_by_timestamp(path: Path, batch_rows: int = 1_000_000) -> bool:
-    """Whether a written file is in timestamp order (NULLs last), read a batch at a time (memory stays flat)."""
-    last: object = None
+    """Whether a written file is in timestamp order (NULLs last), read a batch at a time (memory stays flat).
+
+    Compared as microseconds: an instant after year 9999 has no Python datetime.
+    """
+    last: int | None = None
     nulls_seen = False
-    for batch in pl.scan_parquet(path).select("timestamp").collect_batches(chunk_size=batch_rows):
+    micros = pl.col("timestamp").cast(pl.Int64)
+    for batch in pl.scan_parquet(path).select(micros).collect_batches(chunk_size=batch_rows):
         times = batch["timestamp"]
         if times.len() == 0:
             continue
         if not times.is_sorted(nulls_last=True) or (nulls_seen and times.is_not_null().any()):
             return False
-        first_valid = times.drop_nulls()
-        if first_valid.len() and last is not None and first_valid[0] < last:
-            return False
-        if first_valid.len():
-            last = first_valid[-1]
+        valid = times.drop_nulls()
+        if valid.len():
+            if last is not None and valid[0] < last:
+                return False
+            last = int(valid[-1])
         nulls_seen = nulls_seen or times.null_count() > 0
     return True
 

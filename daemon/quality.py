@@ -181,7 +181,8 @@ def _duplicates(path: Path, lazy: pl.LazyFrame, spec: DatasetSpec, rows: int) ->
     key = pl.col(first).hash(0)
     for i, name in enumerate(cheap[1:], start=1):
         key = key ^ pl.col(name).hash(i)
-    keyed = lazy.select(pl.col(first), key.alias("__key")).with_row_index("__row")
+    # physical values: an instant after year 9999 has no Python datetime to compare with
+    keyed = lazy.select(pl.col(first).to_physical(), key.alias("__key")).with_row_index("__row")
     candidates: list[pl.Series] = []
     carry: pl.DataFrame | None = None  # the previous batch's rows at its last value of `first`
     for batch in keyed.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True):

@@ -208,3 +208,19 @@ def test_separators_agree_with_the_csv_module(rows: list[list[str]], newline: st
 def test_separators_are_not_counted_for_quoting_other_than_rfc_4180(data: bytes) -> None:
     """A quote inside an unquoted field, a quote that never closes, or text after a closing quote: no count."""
     assert separators(data) is None
+
+
+@pytest.mark.parametrize("first", ["2025-10-28T00:00:00Z", "2025-10-28T00:00:00+00:00"], ids=["native", "parsed"])
+def test_an_instant_after_year_9999_is_exported_not_an_internal_error(tmp_path: Path, first: str) -> None:
+    """A timestamp whose offset carries it past 9999-12-31 in UTC (which Python's datetime cannot hold) is
+    written, its quality measured, and no step fails on it (the fuzzer found three that did)."""
+    from tests.conftest import call_main
+
+    (tmp_path / "g" / "reports").mkdir(parents=True)
+    (tmp_path / "knowledge" / "optimize").mkdir(parents=True)
+    rows = [f"{first},h,SELECT,1.5,1,1,true,t,i,0.5,0.1", "9999-12-31T23:39:00-14:39,h,SELECT,1.5,1,1,true,t,i,0.5,0.1"]
+    (tmp_path / "g" / "reports" / "query_perf_daily_20251028.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+    result = call_main("export", "--root", tmp_path, "--date", "2025-10-28", "--json")
+    report = result.json()
+    assert (0, [], 2) == (result.code, report["failed"], report["written"][0]["rows_written"])
+    assert 1 == report["written"][0]["quality"]["outside_day"]
