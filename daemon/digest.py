@@ -34,7 +34,7 @@ def file_version(st: os.stat_result) -> tuple[int, ...]:
 
 
 class Digest:
-    """The SHA-256 and comma count of one file, computed on a thread; `wait()` for the figures.
+    """The SHA-256 and separator count of one file, computed on a thread; `wait()` for the figures.
 
     `changed` is True when the file's version (see `file_version`) differs before and after the read;
     `error` holds the OSError that stopped the read, if one did.

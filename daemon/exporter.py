@@ -157,7 +157,7 @@ class SourceBytes:
 class StreamedSource:
     """A CSV source whose hash is being computed beside its conversion (see `daemon.digest`).
 
-    `size` is known at once; the hash, the comma count and the version wait for the digest, and raise
+    `size` is known at once; the hash, the separator count and the version wait for the digest, and raise
     SourceChanged (or the read's error) when the file changed or failed while it was being read.
     """
 

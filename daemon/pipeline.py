@@ -1,13 +1,13 @@
 """The streaming conversion of a CSV report: constant memory, and one pass for a clean file.
 
 `convert_csv()` first tries the fast path: one typed polars scan straight into a temporary Parquet
-file, checked on the way (every timestamp typed, every row with all its fields). A file that passes
-is done; one that does not (a value polars' typed reader refuses, a short row, an empty timestamp)
-goes to the careful path, `stream_csv()`: a line scan, a scan of every value as text, typing that
-says why a row fails, and two sinks, rows and rejects. Both paths give the same rows for a clean
-file (tests/test_csv_paths.py checks it). The row counts reach the output's footer through a tally
-the rows pass on their way to the sink. Nothing is published here: the caller renames the temporary
-file into place.
+file, checked after (every timestamp typed, every row with all its fields: see `stream_fast`). A file
+that passes is done; one that does not (a value polars' typed reader refuses, a short row, an empty
+timestamp) goes to the careful path, `stream_csv()`: a line scan, a scan of every value as text,
+typing that says why a row fails, and two sinks, rows and rejects. Both paths give the same rows for
+a clean file (tests/test_fast_path.py checks it). The row counts reach the output's footer through a
+callable asked when the footer is written. Nothing is published here: the caller renames the
+temporary file into place.
 """
 
 from __future__ import annotations
