@@ -221,7 +221,7 @@ def read_source(path: Path) -> SourceBytes:
 
 
 def hash_source(path: Path) -> StreamedSource:
-    """Start hashing a large source on a thread; its conversion (polars streams it) goes on meanwhile."""
+    """Start hashing a CSV source on a thread; its conversion (polars streams it) goes on meanwhile."""
     try:
         return StreamedSource(path, Digest.start(path))
     except OSError as exc:
@@ -248,10 +248,11 @@ def _assert_unchanged(path: Path, src: Source) -> None:
 
 
 def _changed_since(path: Path, src: Source) -> bool:
-    """True when the source is no longer the version that was hashed (or is gone, or changed while hashed)."""
+    """True when the source is no longer the version that was hashed (or is gone). A streamed source's own
+    read failing or changing is raised by `StreamedSource.check()` before this is asked."""
     try:
         return file_version(os.stat(path)) != src.version
-    except (OSError, ExporterError):
+    except OSError:
         return True
 
 

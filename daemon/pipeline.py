@@ -22,7 +22,6 @@ import polars as pl
 
 from daemon import readers
 from daemon.coerce import (
-    COMMON_TIMESTAMP,
     FIXED_FROM,
     FIXED_UNTIL,
     LINE,
@@ -31,6 +30,7 @@ from daemon.coerce import (
     REASON,
     RECORD,
     bad_rows,
+    common_timestamps,
     fixed_offset,
     good_rows,
     local_date,
@@ -104,11 +104,7 @@ def stream_csv(
     counted_rows = good.with_columns(
         pl.col("timestamp").map_batches(counter, return_dtype=pl.Datetime("us"), is_elementwise=True)
     )
-    attempt = Attempt(dest)
-    try:
-        attempt.open()
-    except OSError as exc:
-        raise map_engine_error(exc, what) from None
+    attempt = _open_attempt(dest, what)
     tmp, tmp_bad = attempt.path("rows"), attempt.path("rejects")
     try:
         pl.collect_all(
@@ -139,6 +135,14 @@ def stream_csv(
         raise
     finally:
         attempt.discard()
+
+
+def _open_attempt(dest: Path, what: str) -> Attempt:
+    """A streaming attempt's private folder beside `dest`; an output folder that cannot be written is an error."""
+    try:
+        return Attempt(dest).open()
+    except OSError as exc:
+        raise map_engine_error(exc, what) from None
 
 
 def _counts(rows_in: int, rows_written: int) -> dict[str, str]:
@@ -324,16 +328,11 @@ def stream_fast(
 
     source_bytes = path.stat().st_size
     what = f"writing {dest.name}"
-    attempt = Attempt(dest)
-    try:
-        attempt.open()
-    except OSError as exc:
-        raise map_engine_error(exc, what) from None
+    attempt = _open_attempt(dest, what)
     tmp = attempt.path("rows")
     try:
-        rows = records
         frame.sink_parquet(
-            tmp, metadata=_footer(metadata, lambda: (rows(), rows())), **parquet_options(settings, source_bytes)
+            tmp, metadata=_footer(metadata, lambda: (records(), records())), **parquet_options(settings, source_bytes)
         )
         written, stats = column_stats(tmp)
         times = stats.get("timestamp", [])
@@ -374,9 +373,9 @@ def _timestamps(scan: pl.LazyFrame, column: str, extra: list[pl.Expr], source_ti
     if first.height == 0:
         return None
     text = first.item()
-    native = pl.Series([text], dtype=pl.String).str.to_datetime(COMMON_TIMESTAMP, strict=False, time_unit="us")
-    if not extra and native.null_count() == 0:
-        return pl.col(column).str.to_datetime(COMMON_TIMESTAMP, strict=False, time_unit="us")
+    native = pl.select(common_timestamps(pl.lit(text, dtype=pl.String))).item()
+    if not extra and native is not None:
+        return common_timestamps(pl.col(column))
     raw: pl.Expr = pl.struct(pl.col(column).alias("t"), *extra) if extra else pl.col(column)
 
     def typed(batch: pl.Series) -> pl.Series:
