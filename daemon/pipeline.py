@@ -41,7 +41,7 @@ from daemon.footer import FooterError, column_stats
 from daemon.readers import CsvHead, CsvScan
 from daemon.settings import Settings
 from daemon.specs import DatasetSpec
-from daemon.writer import META_PREFIX, Attempt, is_os_failure, map_engine_error, parquet_options
+from daemon.writer import META_PREFIX, Attempt, in_slices, is_os_failure, map_engine_error, parquet_options
 
 Metadata = Callable[[], Mapping[str, str]]  # the footer's provenance, asked for when the footer is written
 
@@ -181,8 +181,9 @@ def _sorted_by_timestamp(path: Path, batch_rows: int = 1_000_000) -> bool:
     """
     last: int | None = None
     nulls_seen = False
-    micros = pl.col("timestamp").cast(pl.Int64)
-    for batch in pl.scan_parquet(path).select(micros).collect_batches(chunk_size=batch_rows):
+    scan = pl.scan_parquet(path)
+    rows = int(scan.select(pl.len()).collect().item())
+    for _, batch in in_slices(scan.select(pl.col("timestamp").cast(pl.Int64)), rows, batch_rows):
         times = batch["timestamp"]
         if times.len() == 0:
             continue

@@ -22,6 +22,7 @@ import polars as pl
 from daemon.footer import column_stats
 from daemon.specs import DatasetSpec
 from daemon.timeutil import parse_week_key, zone
+from daemon.writer import in_slices
 
 # Columns holding a duration: a negative value is a producer's bug, never a real measurement.
 DURATION_SUFFIX = "_ms"
@@ -182,12 +183,13 @@ def _duplicates(path: Path, lazy: pl.LazyFrame, spec: DatasetSpec, rows: int) ->
     for i, name in enumerate(cheap[1:], start=1):
         key = key ^ pl.col(name).hash(i)
     # physical values: an instant after year 9999 has no Python datetime to compare with
-    keyed = lazy.select(pl.col(first).to_physical(), key.alias("__key")).with_row_index("__row")
+    keyed = lazy.select(pl.col(first).to_physical(), key.alias("__key"))
     candidates: list[pl.Series] = []
     carry: pl.DataFrame | None = None  # the previous batch's rows at its last value of `first`
-    for batch in keyed.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True):
-        if batch.height == 0:
+    for offset, sliced in in_slices(keyed, rows, BATCH_ROWS):
+        if sliced.height == 0:
             continue
+        batch = sliced.with_row_index("__row", offset=offset)
         values = batch[first]
         if not values.is_sorted() or (carry is not None and carry[first][0] > values[0]):
             return _compare_all(lazy)

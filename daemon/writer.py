@@ -228,6 +228,15 @@ def _duckdb_copy(
         )
 
 
+def in_slices(frame: pl.LazyFrame, rows: int, size: int) -> Iterator[tuple[int, pl.DataFrame]]:
+    """(offset, slice) of `frame` (a row-wise plan over a Parquet file of `rows` rows) in file order, `size`
+    rows at a time, each slice its own query (the slice is pushed down to the reader, so each reads only its
+    row groups): memory stays a slice, and a caller that stops early leaves no producer running behind it
+    (as an abandoned `collect_batches` iterator could)."""
+    for offset in range(0, rows, size):
+        yield offset, frame.slice(offset, size).collect()
+
+
 def read_metadata(path: Path) -> dict[str, str]:
     """Our key-value metadata from a Parquet footer (empty when the file is not ours or unreadable)."""
     try:
