@@ -8,10 +8,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
-from daemon.quality import day_bounds
-from daemon.specs import BY_NAME
+from daemon.quality import BATCH_ROWS, _duplicates, day_bounds
+from daemon.specs import BY_NAME, Column, DatasetSpec
 from daemon.state import SCHEMA, State
 from tests import gen
 from tests.conftest import HEADER, RunCli, WriteCsv, daily_rows
@@ -168,3 +169,26 @@ def test_quality_costs_a_small_share_of_a_large_export(root: Path, run_cli: RunC
     q = written["quality"]
     assert (200_000, 0) == (q["rows"], q["duplicate_rows"])
     assert q["seconds"] < 0.5 * written["seconds"], (q["seconds"], written["seconds"])
+
+
+def test_a_duplicate_across_a_slice_boundary_is_found(tmp_path: Path) -> None:
+    """Two equal rows, the last of one slice of the duplicate walk and the first of the next, count once."""
+    n = 2 * BATCH_ROWS
+    start = dt.datetime(2025, 10, 28)
+    frame = pl.DataFrame(
+        {
+            "timestamp": pl.datetime_range(
+                start, start + dt.timedelta(microseconds=n - 1), "1us", eager=True, time_unit="us"
+            ),
+            "x": pl.int_range(n, eager=True),
+        }
+    )
+    boundary = BATCH_ROWS  # row BATCH_ROWS becomes a copy of row BATCH_ROWS - 1
+    frame = frame.with_columns(
+        pl.when(pl.int_range(n) == boundary).then(pl.col(c).shift(1)).otherwise(pl.col(c)).alias(c)
+        for c in ("timestamp", "x")
+    )
+    path = tmp_path / "d.parquet"
+    frame.write_parquet(path, row_group_size=100_000)
+    spec = DatasetSpec("d", (), "day", "csv", (Column("timestamp", "TIMESTAMP"), Column("x", "BIGINT")), view="")
+    assert 1 == _duplicates(path, pl.scan_parquet(path), spec, n)
