@@ -20,12 +20,12 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import structlog
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_when_event_set, wait_exponential
 
+from daemon.logconfig import get_logger
 from daemon.settings import Settings
 
-log = structlog.get_logger("parquet_exporter")
+log = get_logger()
 
 QUEUE_SIZE = 100
 STOP_DRAIN_SECONDS = 2.0

@@ -8,7 +8,6 @@ row is never dropped: it is either in `good` or in `bad` with a reason.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,20 +164,22 @@ def parse_timestamps(raw: pl.Series, source_timezone: str) -> pl.Series:
     )
 
 
-FIXED_FROM, FIXED_UNTIL = dt.datetime(1990, 1, 1), dt.datetime(2060, 1, 1)
+STEADY_SPAN_LIMIT = dt.timedelta(days=3660)  # a longer span is checked by the careful path instead
 
 
-@functools.cache
-def fixed_offset(timezone: str) -> dt.timedelta | None:
-    """The zone's UTC offset when it is the same at every hour from FIXED_FROM to FIXED_UNTIL, else None.
+def steady_offset(timezone: str, start: dt.datetime, end: dt.datetime) -> dt.timedelta | None:
+    """The zone's UTC offset when it is the same at every hour from `start` to `end` and at `end`, else None.
 
-    For such a zone (Asia/Bangkok, Asia/Tokyo, UTC) an instant's local date in that span is the date of the
-    instant plus the offset: a native expression, no conversion per row. Computed once per process (~0.1 s).
+    Over such a span (all of it for Asia/Bangkok, Asia/Tokyo or UTC; a day away from a DST change
+    elsewhere) an instant's local date is the date of the instant plus the offset: a native expression,
+    no zone conversion per row. Naive datetimes are UTC; a span over ~10 years gives None.
     """
     if timezone in ("UTC", "Etc/UTC"):
         return dt.timedelta(0)
-    hours = pl.datetime_range(FIXED_FROM, FIXED_UNTIL, "1h", time_unit="us", eager=True)
-    offsets = _zone_offsets(hours, timezone).unique()
+    if end < start or end - start > STEADY_SPAN_LIMIT:
+        return None
+    hours = pl.datetime_range(start, end, "1h", time_unit="us", eager=True)
+    offsets = _zone_offsets(hours.append(pl.Series([end], dtype=pl.Datetime("us"))), timezone).unique()
     if offsets.len() != 1:
         return None
     found = offsets[0]

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-import structlog
 
 from daemon import __version__, readers
 from daemon.coerce import LINE, RAW, REASON, RECORD, coerce
@@ -32,6 +31,7 @@ from daemon.errors import (
     UnreadableInput,
 )
 from daemon.inputs import InputFile, Key, discover, output_path, rejects_path, resolve_key
+from daemon.logconfig import get_logger
 from daemon.pipeline import convert_csv
 from daemon.quality import Quality, measure
 from daemon.settings import Settings
@@ -39,7 +39,7 @@ from daemon.specs import REJECTS_COLUMNS, DatasetSpec
 from daemon.state import OutputRecord, SourceRecord, State, now_utc
 from daemon.writer import json_columns, publish, read_metadata, remove_if_exists, write_atomic
 
-log = structlog.get_logger("parquet_exporter")
+log = get_logger()
 
 Status = Literal["written", "skipped", "failed"]
 Mode = Literal["latest", "date", "historical"]

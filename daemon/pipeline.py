@@ -22,8 +22,6 @@ import polars as pl
 
 from daemon import readers
 from daemon.coerce import (
-    FIXED_FROM,
-    FIXED_UNTIL,
     LINE,
     POLARS_TYPES,
     RAW,
@@ -31,13 +29,13 @@ from daemon.coerce import (
     RECORD,
     bad_rows,
     common_timestamps,
-    fixed_offset,
     good_rows,
     local_date,
     parse_timestamps,
     staged,
+    steady_offset,
 )
-from daemon.footer import FooterError, column_stats
+from daemon.footer import ColumnStats, FooterError, column_stats
 from daemon.readers import CsvHead, CsvScan
 from daemon.settings import Settings
 from daemon.specs import DatasetSpec
@@ -253,6 +251,9 @@ def convert_csv(
 # The types polars' CSV reader gives these columns itself. It accepts a subset of what `coerce` accepts,
 # with the same values (tests/test_fast_path.py); anything else makes it raise and the careful path decide.
 _NATIVE = ("DOUBLE", "BIGINT", "BOOLEAN")
+_HALF_YEAR = dt.timedelta(days=183)
+# First instants whose half-year either side a Python datetime holds (others convert each row's zone).
+FIRST_INSTANT_MIN, FIRST_INSTANT_MAX = dt.datetime(1, 7, 1), dt.datetime(9999, 6, 1)
 
 
 def stream_fast(
@@ -274,9 +275,10 @@ def stream_fast(
 
     The plan has no Python in it when it can (each Python step costs ~15-35 MiB of peak memory at 5M
     rows): timestamps in the common `...Z` form are typed natively (the producer's first row decides;
-    a later row in another form makes the file decline), and in a zone without offset changes the
-    date is the instant plus the offset. A `;`, tab or `|` file, or a file with no rows, is left to the
-    careful path.
+    a later row in another form makes the file decline), and where the zone's offset is steady for half
+    a year either side of the first row the date is the instant plus the offset (the written span must
+    then be steady too, or the file declines). A `;`, tab or `|` file, or a file with no rows, is left to
+    the careful path.
     """
     if head.delimiter != "," or head.width < 2:
         return None
@@ -300,9 +302,10 @@ def stream_fast(
     )
     ts_col = f"__col{head.header.positions['timestamp']}"
     extra = [pl.col(f"__col{i}") for i in range(head.width) if i not in positions]
-    typed_ts = _timestamps(scan, ts_col, extra, settings.source_timezone)
-    if typed_ts is None:
+    typed = _timestamps(scan, head, ts_col, extra, settings.source_timezone)
+    if typed is None:
         return None
+    typed_ts, first_instant = typed
     columns: list[pl.Expr] = []
     for column in spec.input_columns:
         at = head.header.positions.get(column.name)
@@ -315,7 +318,10 @@ def stream_fast(
         else:  # VARCHAR and JSON: the text itself, "" is NULL (as `coerce.typed_expr`)
             raw = pl.col(f"__col{at}")
             columns.append(pl.when(raw == "").then(None).otherwise(raw).alias(column.name))
-    offset = fixed_offset(settings.timezone)
+    # The offset when the zone keeps one for half a year either side of the first row; the written span is checked.
+    offset = None
+    if first_instant is not None and FIRST_INSTANT_MIN <= first_instant <= FIRST_INSTANT_MAX:
+        offset = steady_offset(settings.timezone, first_instant - _HALF_YEAR, first_instant + _HALF_YEAR)
     ts = pl.col("timestamp")
     date_partition = (ts + offset).dt.date() if offset is not None else local_date(ts, settings.timezone)
     frame = scan.select(columns).with_columns(date_partition.alias("date_partition"))
@@ -339,13 +345,8 @@ def stream_fast(
         times = stats.get("timestamp", [])
         if written == 0 or written != records() or any(c.null_count != 0 for c in times):
             return None
-        if offset is not None and not all(
-            isinstance(c.min, dt.datetime)
-            and isinstance(c.max, dt.datetime)
-            and FIXED_FROM <= c.min <= c.max < FIXED_UNTIL
-            for c in times
-        ):
-            return None  # an instant outside the span the zone's offset was checked over
+        if offset is not None and _steady_over(times, settings.timezone) != offset:
+            return None  # the zone's offset changes within the file's span: the careful path converts each row
         if not _sorted_by_timestamp(tmp):
             _sort(tmp, settings, {**metadata(), **_counts(written, written)}, source_bytes)
         kept = attempt.keep(tmp)
@@ -364,23 +365,44 @@ def stream_fast(
     return Streamed(kept, written, written, empty, path="fast")
 
 
-def _timestamps(scan: pl.LazyFrame, column: str, extra: list[pl.Expr], source_timezone: str) -> pl.Expr | None:
-    """The typing of the timestamp column: native for the common form, else (or with extra columns, which
-    must be parsed too) `coerce.parse_timestamps` per batch. None when the file has no data row."""
-    try:
-        first = scan.select(column).head(1).collect()
-    except pl.exceptions.PolarsError:
-        return None  # not even a first row polars reads: the careful path says why
-    if first.height == 0:
-        return None
-    text = first.item()
+def _timestamps(
+    scan: pl.LazyFrame, head: CsvHead, column: str, extra: list[pl.Expr], source_timezone: str
+) -> tuple[pl.Expr, dt.datetime | None] | None:
+    """The typing of the timestamp column, and the first row's instant (None when it has none).
+
+    Native for the common form, else (or with extra columns, which must be parsed too)
+    `coerce.parse_timestamps` per batch. None when the file has no data row. The first row decides; it
+    comes from the head already read when it is there (a polars read of one row costs ~40 ms in a new
+    process), else from polars.
+    """
+    at = head.header.positions["timestamp"]
+    if head.first_row is not None and len(head.first_row) == head.width:
+        text: str | None = head.first_row[at]
+    else:
+        try:
+            first_row = scan.select(column).head(1).collect()
+        except pl.exceptions.PolarsError:
+            return None  # not even a first row polars reads: the careful path says why
+        if first_row.height == 0:
+            return None
+        text = first_row.item()
     native = pl.select(common_timestamps(pl.lit(text, dtype=pl.String))).item()
     if not extra and native is not None:
-        return common_timestamps(pl.col(column))
+        return common_timestamps(pl.col(column)), native
+    first = native if native is not None else parse_timestamps(pl.Series([text], dtype=pl.String), source_timezone)[0]
     raw: pl.Expr = pl.struct(pl.col(column).alias("t"), *extra) if extra else pl.col(column)
 
     def typed(batch: pl.Series) -> pl.Series:
         texts = batch.struct.field("t") if batch.dtype == pl.Struct else batch
         return parse_timestamps(texts, source_timezone)
 
-    return raw.map_batches(typed, return_dtype=pl.Datetime("us"), is_elementwise=True)
+    return raw.map_batches(typed, return_dtype=pl.Datetime("us"), is_elementwise=True), first
+
+
+def _steady_over(times: list[ColumnStats], timezone: str) -> dt.timedelta | None:
+    """The zone's offset over the written timestamps' span (the footer's min and max), if it is steady."""
+    lows = [c.min for c in times]
+    highs = [c.max for c in times]
+    if not lows or not all(isinstance(v, dt.datetime) for v in (*lows, *highs)):
+        return None  # no statistics, or an instant past year 9999 (no Python datetime)
+    return steady_offset(timezone, min(lows), max(highs))

@@ -276,6 +276,8 @@ class CsvHead:
     delimiter: str
     header: _Header
     header_line: bytes  # the raw first line (BOM and line end removed)
+    # The first data record's fields, when the head holds all of it on one line (None: no such line there).
+    first_row: list[str] | None = None
 
     @property
     def width(self) -> int:
@@ -310,7 +312,23 @@ def csv_head(source: Path | bytes, spec: DatasetSpec) -> CsvHead | None:
         return None
     delimiter = _sniff_delimiter(first_text)
     header = _check_header(next(csv.reader([first_text], delimiter=delimiter)), spec)
-    return CsvHead(delimiter, header, first)
+    return CsvHead(delimiter, header, first, _first_row(body[first_end + 1 :] if first_end >= 0 else b"", delimiter))
+
+
+def _first_row(rest: bytes, delimiter: str) -> list[str] | None:
+    """The fields of the line after the header, when it is whole in `rest`, UTF-8 and a record by itself
+    (an even number of quotes); only a guess at the first record (the caller checks what it decides)."""
+    end = rest.find(b"\n")
+    if end < 0:
+        return None
+    line = rest[:end].rstrip(b"\r")
+    if not line or b"\r" in line or line.count(b'"') % 2:
+        return None
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return next(csv.reader([text], delimiter=delimiter)) if '"' in text else text.split(delimiter)
 
 
 def scan_csv(source: Path | bytes, spec: DatasetSpec, head: CsvHead | None = None) -> CsvScan | None:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import structlog
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -34,13 +33,14 @@ from daemon.errors import Abandoned, ExporterError, TransientIOError
 from daemon.exporter import Exporter, Outcome
 from daemon.inputs import InputFile, classify, discover
 from daemon.locking import daemon_lock, export_lock_nowait
+from daemon.logconfig import get_logger
 from daemon.scheduler import SweepScheduler
 from daemon.settings import Settings
 from daemon.state import State, now_utc
 from daemon.watcher import EventKind, EventSource, Settler, WatchdogSource, stat_signature
 from daemon.writer import clean_temporaries
 
-log = structlog.get_logger("parquet_exporter")
+log = get_logger()
 
 SHUTDOWN_GRACE_SECONDS = 5.0
 LOOP_STEP_SECONDS = 0.05

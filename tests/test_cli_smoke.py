@@ -95,3 +95,35 @@ def test_unexpected_error_is_one_line_not_a_traceback(
     err = capsys.readouterr().err
     assert err.startswith("error: internal error: ")
     assert 1 == len(err.strip().splitlines())
+
+
+def test_the_program_exits_fast_with_its_output_log_and_state_complete(root: Path, write_daily: WriteCsv) -> None:
+    """`parquet-exporter` skips the interpreter's teardown (`cli.entry`): what it printed into a pipe, its
+    log lines and its state must all be there after it exits, and its exit code must be the command's."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    write_daily("20251028")
+    done = subprocess.run(
+        [sys.executable, "-m", "daemon", "export", "--root", str(root), "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (0, "") == (done.returncode, done.stderr)
+    assert 5 == json.loads(done.stdout)["written"][0]["rows_written"]
+    events = [json.loads(line)["event"] for line in (root / "g/logs/parquet_export.log").read_text().splitlines()]
+    assert "export.written" in events
+    with sqlite3.connect(root / "g/state/parquet_export/state.db") as db:
+        assert db.execute("SELECT count(*) FROM outputs").fetchone() == (1,)
+    failed = subprocess.run(
+        [sys.executable, "-m", "daemon", "export", "--root", str(root), "--date", "2025-02-30"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert 2 == failed.returncode
+    assert "2025-02-30" in failed.stderr

@@ -9,8 +9,6 @@ import polars as pl
 import pytest
 
 from daemon.coerce import (
-    FIXED_FROM,
-    FIXED_UNTIL,
     LINE,
     POLARS_TYPES,
     RAW,
@@ -19,8 +17,8 @@ from daemon.coerce import (
     Coerced,
     RawTable,
     coerce,
-    fixed_offset,
     local_date,
+    steady_offset,
 )
 from daemon.readers import read_csv, read_index_advisor, read_summary
 from daemon.specs import DATASETS, INDEX_ADVISOR, OPTIMIZATION_SUMMARY, QUERY_PERF, DatasetSpec
@@ -389,26 +387,35 @@ def test_summary_metadata_is_json_text() -> None:
     assert [(5.0, '{"table": "orders"}')] == result.good.select("metric_value", "metadata").rows()
 
 
+DECADE = (dt.datetime(1990, 1, 1), dt.datetime(1999, 12, 31))
+BERLIN_SPRING_2025 = dt.datetime(2025, 3, 30, 1, 0)  # 02:00 CET -> 03:00 CEST, in UTC
+
+
 @pytest.mark.parametrize(
-    ("timezone", "offset"),
+    ("timezone", "span", "offset"),
     [
-        ("UTC", dt.timedelta(0)),
-        ("Asia/Bangkok", dt.timedelta(hours=7)),
-        ("Asia/Kathmandu", dt.timedelta(hours=5, minutes=45)),
-        ("Europe/Berlin", None),
-        ("America/New_York", None),
-        ("Australia/Lord_Howe", None),
+        ("UTC", DECADE, dt.timedelta(0)),
+        ("Asia/Bangkok", DECADE, dt.timedelta(hours=7)),
+        ("Asia/Kathmandu", DECADE, dt.timedelta(hours=5, minutes=45)),
+        ("Europe/Berlin", DECADE, None),
+        ("America/New_York", DECADE, None),
+        ("Australia/Lord_Howe", DECADE, None),
+        ("Europe/Berlin", (dt.datetime(2025, 7, 1), dt.datetime(2025, 7, 1, 23, 59)), dt.timedelta(hours=2)),
+        ("Europe/Berlin", (dt.datetime(2025, 3, 29, 23), dt.datetime(2025, 3, 30, 0, 59, 59)), dt.timedelta(hours=1)),
+        ("Europe/Berlin", (dt.datetime(2025, 3, 29, 23), BERLIN_SPRING_2025), None),  # the change is the last instant
+        ("Europe/Berlin", (dt.datetime(2025, 3, 29, 23, 30), dt.datetime(2025, 3, 30, 1, 0, 0, 1)), None),
+        ("Asia/Bangkok", (dt.datetime(1990, 1, 1), dt.datetime(2010, 1, 1)), None),  # longer than the limit
     ],
 )
-def test_fixed_offset_only_for_zones_without_changes_and_then_dates_agree(
-    timezone: str, offset: dt.timedelta | None
+def test_steady_offset_only_over_spans_without_a_change_and_then_dates_agree(
+    timezone: str, span: tuple[dt.datetime, dt.datetime], offset: dt.timedelta | None
 ) -> None:
-    """A zone has a fixed offset only when it never changes 1990-2060 (DST zones, even Lord Howe's half
-    hour, have none), and where it has one, instant + offset gives the zone conversion's date every 13 hours
-    of that span."""
-    assert offset == fixed_offset(timezone)
+    """A zone's offset is steady over a span only when no change falls in it, its last instant included
+    (DST zones have none over a decade, even Lord Howe's half hour, but do over a summer day), and where it
+    is, instant + offset gives the zone conversion's date every 13 hours of the span."""
+    assert steady_offset(timezone, *span) == offset
     if offset is None:
         return
-    utc = pl.datetime_range(FIXED_FROM, FIXED_UNTIL, "13h", time_unit="us", eager=True, closed="left")
+    utc = pl.datetime_range(*span, "13h", time_unit="us", eager=True)
     converted = pl.select(local_date(pl.lit(utc), timezone)).to_series()
     assert converted.to_list() == (utc + offset).dt.date().to_list()

@@ -224,3 +224,28 @@ def test_an_instant_after_year_9999_is_exported_not_an_internal_error(tmp_path: 
     report = result.json()
     assert (0, [], 2) == (result.code, report["failed"], report["written"][0]["rows_written"])
     assert 1 == report["written"][0]["quality"]["outside_day"]
+
+
+def test_a_span_across_a_zone_change_after_a_steady_first_half_year_is_declined(tmp_path: Path) -> None:
+    """Asia/Kathmandu kept +05:30 through 1985 and moved to +05:45 on 1986-01-01: a file whose first row is
+    in 1985 gets the fixed-offset date, its last row in 1986 makes the written span unsteady, so the fast
+    path declines, and the careful path gives each row its own zone's date."""
+    settings_ = Settings(timezone="Asia/Kathmandu")
+    rows = ["1985-01-01T18:20:00Z,h,SELECT,1,1,1,true,t,i,1,1", "1986-06-01T18:20:00Z,h,SELECT,1,1,1,true,t,i,1,1"]
+    path = tmp_path / "query_perf_daily_19850101.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    assert fast(path, settings_) is None
+    reference, rows_in, rejected = careful(path, settings_)
+    # 18:20 UTC is 23:50 at +05:30 (the same day) and 00:05 the next day at +05:45
+    assert (2, 0) == (rows_in, rejected)
+    assert ["1985-01-01", "1986-06-02"] == [str(d) for d in reference["date_partition"]]
+
+
+def test_a_steady_zone_gets_the_offset_date_from_the_fast_path(tmp_path: Path) -> None:
+    """Asia/Bangkok (+07:00 throughout): 16:59:59 UTC is 23:59:59, 17:00 UTC the next day, as the fast path says."""
+    rows = ["2025-10-27T16:59:59Z,h,SELECT,1,1,1,true,t,i,1,1", "2025-10-27T17:00:00Z,h,SELECT,1,1,1,true,t,i,1,1"]
+    path = tmp_path / "query_perf_daily_20251028.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    taken = fast(path, Settings())
+    assert taken is not None
+    assert ["2025-10-27", "2025-10-28"] == [str(d) for d in taken[0]["date_partition"]]
