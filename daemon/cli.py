@@ -19,8 +19,10 @@ from typing import Any, TypeVar
 import click
 
 from daemon import __version__
+from daemon.digest import Prefetched
 from daemon.errors import ExporterError
 from daemon.formats import FORMATS, Format, render
+from daemon.inputs import likely_csv_sources
 from daemon.settings import Settings, resolve
 from daemon.specs import BY_NAME
 
@@ -125,14 +127,31 @@ def export(
     as_json: bool,
 ) -> int:
     """Convert report files to Parquet (default: the newest input of each kind)."""
+    if date is not None and historical:
+        raise click.UsageError("--date and --historical cannot be used together")
+    # Before polars loads: the large sources' digests run in child processes while it does.
+    likely = [] if dry_run else likely_csv_sources(settings, date, historical, frozenset(datasets))
+    prefetched = Prefetched.fork(likely)
+    with prefetched:
+        return _export(settings, date, historical, datasets, dry_run, force, as_json, prefetched)
+
+
+def _export(
+    settings: Settings,
+    date: dt.date | None,
+    historical: bool,
+    datasets: Sequence[str],
+    dry_run: bool,
+    force: bool,
+    as_json: bool,
+    prefetched: Prefetched,
+) -> int:
     from daemon import logconfig
     from daemon.exporter import Exporter, Mode, Selection
     from daemon.locking import export_lock
     from daemon.state import State
     from daemon.writer import clean_temporaries
 
-    if date is not None and historical:
-        raise click.UsageError("--date and --historical cannot be used together")
     mode: Mode = "date" if date else "historical" if historical else "latest"
     selection = Selection(mode=mode, date=date, datasets=frozenset(datasets))
     logconfig.configure(
@@ -152,7 +171,7 @@ def export(
         else:
             with export_lock(settings.state_path), State(state_file) as state:
                 clean_temporaries(settings.output_path)  # what a killed run left; none is in flight now
-                report = Exporter(settings, state).export(
+                report = Exporter(settings, state, prefetched).export(
                     selection, force=force, on_item=printer.item, on_plan=printer.plan
                 )
     finally:

@@ -21,7 +21,7 @@ import polars as pl
 
 from daemon import __version__, readers
 from daemon.coerce import LINE, RAW, REASON, RECORD, coerce
-from daemon.digest import Digest, file_version
+from daemon.digest import Digest, Prefetched, file_version
 from daemon.errors import (
     ExporterError,
     InputError,
@@ -220,10 +220,11 @@ def read_source(path: Path) -> SourceBytes:
     return SourceBytes(data, after.st_size, after.st_mtime_ns, hashlib.sha256(data).hexdigest(), file_version(after))
 
 
-def hash_source(path: Path) -> StreamedSource:
-    """Start hashing a CSV source on a thread; its conversion (polars streams it) goes on meanwhile."""
+def hash_source(path: Path, prefetched: Digest | None = None) -> StreamedSource:
+    """Start hashing a CSV source on a thread (unless a digest of it was forked earlier); its conversion
+    (polars streams it) goes on meanwhile."""
     try:
-        return StreamedSource(path, Digest.start(path))
+        return StreamedSource(path, prefetched or Digest.start(path))
     except OSError as exc:
         raise _source_error(path, exc) from None
 
@@ -259,9 +260,10 @@ def _changed_since(path: Path, src: Source) -> bool:
 class Exporter:
     """Converts inputs under one root; holds the settings and (unless dry-running) the state."""
 
-    def __init__(self, settings: Settings, state: State | None) -> None:
+    def __init__(self, settings: Settings, state: State | None, prefetched: Prefetched | None = None) -> None:
         self.settings = settings
         self.state = state
+        self.prefetched = prefetched or Prefetched()  # digests a one-shot export forked before polars loaded
 
     def rel(self, path: Path) -> str:
         try:
@@ -379,7 +381,10 @@ class Exporter:
     def _convert(
         self, item: InputFile, *, force: bool, dry_run: bool, started: float, cancel: threading.Event | None
     ) -> Outcome:
-        src = hash_source(item.path) if item.spec.reader == "csv" else read_source(item.path)
+        if item.spec.reader == "csv":
+            src: Source = hash_source(item.path, self.prefetched.take(item.path))
+        else:
+            src = read_source(item.path)
         try:
             return self._convert_source(item, src, force=force, dry_run=dry_run, started=started, cancel=cancel)
         except Exception as exc:

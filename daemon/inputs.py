@@ -10,8 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon import readers
-from daemon.errors import UnreadableInput
+from daemon.errors import BadInputName, UnreadableInput
 from daemon.settings import Settings
 from daemon.specs import DATASETS, DatasetSpec, InputPattern
 from daemon.timeutil import (
@@ -100,6 +99,8 @@ def key_from_name(item: InputFile) -> Key:
 
 def key_from_content(item: InputFile, data: bytes, settings: Settings) -> Key:
     """The key of an undated input: its report timestamp, first timestamped line, or mtime."""
+    from daemon import readers  # polars: loaded only for undated inputs (see `likely_csv_sources`)
+
     tz = zone(settings.timezone)
     source_tz = zone(settings.source_timezone)
     if item.spec.reader == "index_advisor":
@@ -131,6 +132,33 @@ def resolve_key(item: InputFile, settings: Settings, data: bytes | None = None) 
         except OSError as exc:
             raise UnreadableInput(f"cannot read: {exc.strerror or exc}") from None
     return key_from_content(item, data, settings)
+
+
+def likely_csv_sources(
+    settings: Settings, day: dt.date | None, historical: bool, datasets: frozenset[str]
+) -> list[Path]:
+    """The dated CSV inputs an export of `day` (or of the newest inputs) will most likely convert, found
+    without loading polars, for `digest.Prefetched` (a guess: the exporter's plan decides; none when
+    `historical`). This module imports nothing that loads polars, so the CLI can ask before it does."""
+    if historical:
+        return []
+    newest: dict[str, tuple[Key, Path]] = {}
+    found: list[Path] = []
+    for item in discover(settings):
+        if item.spec.reader != "csv" or not item.dated or (datasets and item.spec.name not in datasets):
+            continue
+        try:
+            key = key_from_name(item)
+        except BadInputName:
+            continue
+        if day is not None:
+            if key.covers(day, item.spec.key_kind):
+                found.append(item.path)
+        else:
+            best = newest.get(item.spec.name)
+            if best is None or (key.day, key.text) > (best[0].day, best[0].text):
+                newest[item.spec.name] = (key, item.path)
+    return found if day is not None else [path for _, path in newest.values()]
 
 
 def output_path(settings: Settings, spec: DatasetSpec, key: Key) -> Path:

@@ -153,11 +153,11 @@ def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Record every time the exporter opens a source to read or hash it (one path per read)."""
     reads: list[Path] = []
     for name in ("read_source", "hash_source"):
-        real: Callable[[Path], SourceBytes] = getattr(daemon.exporter, name)
+        real: Callable[..., SourceBytes] = getattr(daemon.exporter, name)
 
-        def counting(path: Path, real: Callable[[Path], SourceBytes] = real) -> SourceBytes:
+        def counting(path: Path, *args: object, real: Callable[..., SourceBytes] = real) -> SourceBytes:
             reads.append(path)
-            return real(path)
+            return real(path, *args)
 
         monkeypatch.setattr(daemon.exporter, name, counting)
     return reads
