@@ -1,5 +1,5 @@
 """`python -m daemon` is the same as `parquet-exporter`."""
 
-from daemon.cli import entry
+from daemon.program import entry
 
 entry()

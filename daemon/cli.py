@@ -4,14 +4,11 @@ function, and prints the result; expected failures become one line on stderr and
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import json
-import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from daemon import __version__
-from daemon.digest import Prefetched
+from daemon.digest import Prefetched, Spare
 from daemon.errors import ExporterError
 from daemon.formats import FORMATS, Format, render
 from daemon.inputs import likely_csv_sources
@@ -131,7 +128,8 @@ def export(
         raise click.UsageError("--date and --historical cannot be used together")
     # Before polars loads: the large sources' digests run in child processes while it does.
     likely = [] if dry_run else likely_csv_sources(settings, date, historical, frozenset(datasets))
-    prefetched = Prefetched.fork(likely)
+    spare = click.get_current_context().obj
+    prefetched = Prefetched.fork(likely, spare if isinstance(spare, Spare) else None)
     with prefetched:
         return _export(settings, date, historical, datasets, dry_run, force, as_json, prefetched)
 
@@ -504,11 +502,15 @@ def logs(
 
 
 # ----------------------------------------------------------------------------------------- main
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: returns the exit code (0 ok, 1 failure, 2 usage or config error)."""
+def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> int:
+    """Run one command: returns the exit code (0 ok, 1 failure, 2 usage or config error). `spare` is the
+    digest child the program forked for an export (see `daemon.program`)."""
     try:
         rv = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="parquet-exporter", standalone_mode=False
+            args=list(argv) if argv is not None else None,
+            prog_name="parquet-exporter",
+            standalone_mode=False,
+            obj=spare,
         )
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -527,17 +529,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return rv if isinstance(rv, int) else 0
-
-
-def entry() -> None:
-    """The `parquet-exporter` program: `main()`, then exit without the interpreter's teardown when nothing
-    else runs. Freeing what polars and every module hold costs a one-shot command ~60 ms; by then each
-    command has closed its files and database, and the streams and log handlers are flushed here."""
-    code = main()
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    if threading.active_count() == 1:
-        os._exit(code)
-    sys.exit(code)

@@ -10,8 +10,9 @@ little more than the bytes it reads.
 the fast path leaves it to the careful path.
 
 A one-shot export knows its large sources before it loads polars: `Prefetched.fork()` starts their
-digests in child processes then, so the reading, hashing and counting (and NumPy's import) run on the
-other core while this process loads its libraries (~0.3 s), not beside the conversion.
+digests in child processes then, so the reading, hashing and counting run on the other core while this
+process loads its libraries (~0.3 s), not beside the conversion. The first goes to the program's
+`Spare`, forked at its very start (see `daemon.program`), which has NumPy loaded by then.
 """
 
 from __future__ import annotations
@@ -72,17 +73,20 @@ class Digest:
         return digest
 
     @classmethod
-    def fork(cls, path: Path) -> Digest:
-        """Start the digest in a child process (which only reads `path` and writes the figures to a pipe)."""
+    def fork(cls, path: Path, spare: Spare | None = None) -> Digest:
+        """Start the digest in a child process (which only reads `path` and writes the figures to a pipe):
+        `spare` if one is given (it has NumPy loaded already), else a new one."""
         digest = cls(path)
+        if spare is not None and (child := spare.assign(path)) is not None:
+            digest._forked, digest._child = True, child
+            return digest
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: no logging, no atexit, no flushing of the parent's buffers
             try:
                 os.close(read_end)
                 digest._run()
-                with os.fdopen(write_end, "wb") as out:
-                    out.write(json.dumps(digest._figures()).encode())
+                _reply(write_end, digest)
             finally:
                 os._exit(0)
         os.close(write_end)
@@ -134,7 +138,8 @@ class Digest:
         separators = figures["separators"]
         self.separators = separators if isinstance(separators, int) else None
         self.version = tuple(figures["version"])  # type: ignore[arg-type]
-        self.changed = bool(figures["changed"])
+        # A spare child stats the file itself when it starts reading: it must be the version stat'ed here.
+        self.changed = bool(figures["changed"]) or (self.error is None and file_version(self.before) != self.version)
 
     def _run(self) -> None:
         try:
@@ -160,6 +165,75 @@ class Digest:
         return sha, counter
 
 
+def _reply(fd: int, digest: Digest) -> None:
+    with os.fdopen(fd, "wb") as out:
+        out.write(json.dumps(digest._figures()).encode())
+
+
+class Spare:
+    """A child forked when the program starts, before it loads even its command line: it loads NumPy at
+    once, then digests the one path it is given (`assign`), or exits when it is given none (`close`).
+    Forked ~0.1 s earlier than a digest can be (the path is known only once settings and inputs are),
+    so NumPy's import is off the conversion's time too."""
+
+    def __init__(self, pid: int, request: int, reply: int) -> None:
+        self._child: tuple[int, int, int] | None = (pid, request, reply)
+
+    @classmethod
+    def fork(cls) -> Spare | None:
+        if not hasattr(os, "fork") or "polars" in sys.modules:
+            return None
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(request_write)
+                os.close(reply_read)
+                from daemon import separators  # noqa: F401  NumPy, while the parent loads polars
+
+                with os.fdopen(request_read, "rb") as requests:
+                    path = requests.read().decode()
+                if path:
+                    digest = Digest(Path(path))
+                    digest._run()
+                    _reply(reply_write, digest)
+            except OSError:
+                pass  # the path could not be stat'ed: say nothing, the parent reads the file itself
+            finally:
+                os._exit(0)
+        os.close(request_read)
+        os.close(reply_write)
+        return cls(pid, request_write, reply_read)
+
+    def assign(self, path: Path) -> tuple[int, int] | None:
+        """Give the child `path`; its (pid, reply pipe) for the Digest, or None if it was used or is gone."""
+        if self._child is None:
+            return None
+        pid, request, reply = self._child
+        self._child = None
+        try:
+            with os.fdopen(request, "wb") as out:
+                out.write(os.fsencode(path))
+        except OSError:  # it died (a broken pipe): reap it and fork anew
+            os.close(reply)
+            os.waitpid(pid, 0)
+            return None
+        return pid, reply
+
+    def close(self) -> None:
+        """Stop an unused child (it may still be loading NumPy), and reap it."""
+        if self._child is None:
+            return
+        pid, request, reply = self._child
+        self._child = None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.close(request)
+        os.close(reply)
+        os.waitpid(pid, 0)
+
+
 class Prefetched:
     """Digests forked before polars loads (see the module docstring), handed out once each by path."""
 
@@ -167,19 +241,22 @@ class Prefetched:
         self._digests = digests or {}
 
     @classmethod
-    def fork(cls, paths: Iterable[Path]) -> Prefetched:
-        """Fork a digest of each large file among `paths` (none where the OS has no fork, or for too many)."""
+    def fork(cls, paths: Iterable[Path], spare: Spare | None = None) -> Prefetched:
+        """Fork a digest of each large file among `paths` (none where the OS has no fork, or for too many);
+        the first goes to `spare`, if there is one, which is closed when it is not used."""
         large = []
         for path in paths:
             with contextlib.suppress(OSError):
                 if os.stat(path).st_size >= PREFETCH_MIN_BYTES:
                     large.append(path)
-        if not hasattr(os, "fork") or not large or len(large) > PREFETCH_MAX_FILES or "polars" in sys.modules:
-            return cls()  # once polars is loaded there is nothing to overlap, and its threads make fork unsafe
         digests: dict[Path, Digest] = {}
-        for path in large:
-            with contextlib.suppress(OSError):
-                digests[path] = Digest.fork(path)
+        # Once polars is loaded there is nothing to overlap, and its threads make fork unsafe.
+        if hasattr(os, "fork") and large and len(large) <= PREFETCH_MAX_FILES and "polars" not in sys.modules:
+            for path in large:
+                with contextlib.suppress(OSError):
+                    digests[path] = Digest.fork(path, spare)
+        if spare is not None:
+            spare.close()  # a no-op once it was given a path
         return cls(digests)
 
     def take(self, path: Path) -> Digest | None:

@@ -1,5 +1,6 @@
-"""The source digest (SHA-256 and separator count, see daemon/digest.py): on a thread, or forked into a child
-process before polars loads, the figures are the same, errors cross the pipe, and no child is left behind."""
+"""The source digest (SHA-256 and separator count, see daemon/digest.py): on a thread, in a child forked before
+polars loads, or in the program's spare child, the figures are the same, errors cross the pipe, a change
+between the request and the read is seen, and no child is left behind."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from daemon import digest as digest_module
-from daemon.digest import Digest, Prefetched, file_version
+from daemon.digest import Digest, Prefetched, Spare, file_version
 from tests.conftest import HEADER
 
 ROW = '2025-10-28T00:00:00Z,h1,SELECT,1.5,10,1,true,"t, with comma",idx,0.5,0.25\n'
@@ -110,6 +111,7 @@ def test_no_fork_once_polars_is_loaded_or_for_small_or_too_many_files(
     write_source(small, 10)
     assert large.stat().st_size >= digest_module.PREFETCH_MIN_BYTES > small.stat().st_size
     assert Prefetched.fork([large])._digests == {}
+    assert Spare.fork() is None
     monkeypatch.delitem(sys.modules, "polars")
     assert Prefetched.fork([small])._digests == {}
     assert Prefetched.fork([large] * (digest_module.PREFETCH_MAX_FILES + 1))._digests == {}
@@ -117,25 +119,26 @@ def test_no_fork_once_polars_is_loaded_or_for_small_or_too_many_files(
         assert list(prefetched._digests) == [large]
 
 
-def test_the_cli_forks_the_digest_of_a_large_source_and_its_footer_carries_the_hash(root: Path) -> None:
-    """`export --date` of a 2 MB daily CSV in a new process: the digest is forked before polars loads, the
-    output's footer has the file's SHA-256, and the export is the fast path's (no rejects)."""
+def test_the_program_hands_a_large_source_to_its_spare_child_and_the_footer_carries_the_hash(root: Path) -> None:
+    """`parquet-exporter export --date` of a 2 MB daily CSV: the program forks its spare before click or polars
+    load, the export hands it the source (no second fork), the output's footer has the file's SHA-256, and the
+    export is the fast path's (no rejects)."""
     source = root / "g/reports/query_perf_daily_20251028.csv"
     data = write_source(source, 20_000)
-    record = root / "forked.json"
+    record = root / "calls.jsonl"
     program = (
         "import json, sys\n"
-        "import daemon.cli\n"
-        "from daemon.digest import Digest\n"
-        "forked = []\n"
-        "original = Digest.fork.__func__\n"
-        "def fork(cls, path):\n"
-        "    forked.append([str(path), 'polars' in sys.modules])\n"
-        "    return original(cls, path)\n"
-        "Digest.fork = classmethod(fork)\n"
-        "code = daemon.cli.main(sys.argv[2:])\n"
-        "open(sys.argv[1], 'w').write(json.dumps(forked))\n"
-        "sys.exit(code)\n"
+        "from daemon import digest, program\n"
+        "record = sys.argv[1]\n"
+        "def note(*what):\n"
+        "    with open(record, 'a') as out:\n"
+        "        out.write(json.dumps([*what, 'polars' in sys.modules, 'click' in sys.modules]) + '\\n')\n"
+        "spare_fork, assign, fork = digest.Spare.fork.__func__, digest.Spare.assign, digest.Digest.fork.__func__\n"
+        "digest.Spare.fork = classmethod(lambda cls: (note('spare'), spare_fork(cls))[1])\n"
+        "digest.Spare.assign = lambda self, path: (note('assign', str(path)), assign(self, path))[1]\n"
+        "digest.Digest.fork = classmethod(lambda cls, path, spare=None: (note('fork'), fork(cls, path, spare))[1])\n"
+        "sys.argv = ['parquet-exporter', *sys.argv[2:]]\n"
+        "program.entry()\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", program, str(record), "export", "--root", str(root), "--date", "2025-10-28", "--json"],
@@ -145,10 +148,53 @@ def test_the_cli_forks_the_digest_of_a_large_source_and_its_footer_carries_the_h
         check=False,
     )
     assert (0, "") == (done.returncode, done.stderr)
-    assert [[str(source), False]] == json.loads(record.read_text())
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [["spare", False, False], ["fork", False, True], ["assign", str(source), False, True]] == calls
     written = json.loads(done.stdout)["written"][0]
     assert (20_000, 0) == (written["rows_written"], written["rows_rejected"])
     import polars as pl
 
     footer = pl.read_parquet_metadata(root / written["output"])
     assert hashlib.sha256(data).hexdigest() == footer["parquet_exporter.source_sha256"]
+
+
+def test_a_spare_forked_before_polars_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the program does it (polars not loaded yet): the spare's figures are the thread's, and a used spare
+    gives no second child; an unused spare is killed and reaped at once (it may still be loading NumPy)."""
+    monkeypatch.delitem(sys.modules, "polars")
+    path = tmp_path / "source.csv"
+    data = write_source(path, 5_000)
+    spare = Spare.fork()
+    assert spare is not None
+    forked = Digest.fork(path, spare)
+    assert forked._child is not None
+    assert spare.assign(path) is None
+    pid = forked._child[0]
+    forked.wait()
+    assert (forked.sha256, forked.separators) == (hashlib.sha256(data).hexdigest(), 10 * 5_001)
+    assert not forked.changed
+    assert reaped(pid)
+    unused = Spare.fork()
+    assert unused is not None
+    assert unused._child is not None
+    unused_pid = unused._child[0]
+    unused.close()
+    assert reaped(unused_pid)
+
+
+def test_a_file_changed_between_the_request_and_the_spares_read_is_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spare stats the file when it starts reading; a version other than the one stat'ed when the digest
+    was asked for makes the digest `changed` (the exporter then retries, as for a change during the read)."""
+    monkeypatch.delitem(sys.modules, "polars")
+    path = tmp_path / "source.csv"
+    write_source(path, 100)
+    spare = Spare.fork()
+    assert spare is not None
+    digest = Digest(path)  # stat'ed now, as `Digest.fork` does
+    write_source(path, 101)
+    child = spare.assign(path)
+    assert child is not None
+    digest._forked, digest._child = True, child
+    assert digest.wait().changed
