@@ -8,9 +8,11 @@ row is never dropped: it is either in `good` or in `bad` with a reason.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -165,6 +167,7 @@ def parse_timestamps(raw: pl.Series, source_timezone: str) -> pl.Series:
 
 
 STEADY_SPAN_LIMIT = dt.timedelta(days=3660)  # a longer span is checked by the careful path instead
+SHORT_SPAN = dt.timedelta(days=14)  # up to this, hours are asked one by one in Python
 
 
 def steady_offset(timezone: str, start: dt.datetime, end: dt.datetime) -> dt.timedelta | None:
@@ -172,18 +175,31 @@ def steady_offset(timezone: str, start: dt.datetime, end: dt.datetime) -> dt.tim
 
     Over such a span (all of it for Asia/Bangkok, Asia/Tokyo or UTC; a day away from a DST change
     elsewhere) an instant's local date is the date of the instant plus the offset: a native expression,
-    no zone conversion per row. Naive datetimes are UTC; a span over ~10 years gives None.
+    no zone conversion per row. Naive datetimes are UTC; a span over ~10 years gives None. A file's
+    day or week is asked in Python (microseconds), longer spans with polars.
     """
     if timezone in ("UTC", "Etc/UTC"):
         return dt.timedelta(0)
     if end < start or end - start > STEADY_SPAN_LIMIT:
         return None
-    hours = pl.datetime_range(start, end, "1h", time_unit="us", eager=True)
-    offsets = _zone_offsets(hours.append(pl.Series([end], dtype=pl.Datetime("us"))), timezone).unique()
-    if offsets.len() != 1:
-        return None
-    found = offsets[0]
-    return found if isinstance(found, dt.timedelta) else None
+    if end - start <= SHORT_SPAN:
+        tz = ZoneInfo(timezone)
+        hours = int((end - start) / dt.timedelta(hours=1))
+        instants = [start + dt.timedelta(hours=h) for h in range(hours + 1)] + [end]
+        found = {i.replace(tzinfo=dt.UTC).astimezone(tz).utcoffset() for i in instants}
+    else:
+        utc = pl.datetime_range(start, end, "1h", time_unit="us", eager=True)
+        found = set(_zone_offsets(utc.append(pl.Series([end], dtype=pl.Datetime("us"))), timezone).unique())
+    offset = found.pop() if len(found) == 1 else None
+    return offset if isinstance(offset, dt.timedelta) else None
+
+
+@functools.lru_cache(maxsize=256)
+def steady_around(timezone: str, year: int, month: int) -> dt.timedelta | None:
+    """The zone's offset when it is steady from six months before the month to six months after it (asked
+    once per month: a historical export of a year of daily files asks twelve times, not 365)."""
+    first = dt.datetime(year, month, 1)
+    return steady_offset(timezone, first - dt.timedelta(days=183), first + dt.timedelta(days=214))
 
 
 def _zone_offsets(utc: pl.Series, timezone: str) -> pl.Series:

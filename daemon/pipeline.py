@@ -33,6 +33,7 @@ from daemon.coerce import (
     local_date,
     parse_timestamps,
     staged,
+    steady_around,
     steady_offset,
 )
 from daemon.footer import ColumnStats, FooterError, column_stats
@@ -121,7 +122,7 @@ def stream_csv(
         result = _checked(scan, tmp, counter.rows, rejected)
         if result is None:
             return None
-        if not _sorted_by_timestamp(tmp):
+        if not _sorted_by_timestamp(tmp, counter.rows):
             _sort(tmp, settings, {**metadata(), **_counts(scan.rows_in, counter.rows)}, scan.source_bytes)
         result.tmp = attempt.keep(tmp)
         return result
@@ -172,15 +173,15 @@ def _checked(scan: CsvScan, tmp: Path | None, written: int, rejected: pl.DataFra
     return Streamed(tmp, scan.rows_in, written, with_text)
 
 
-def _sorted_by_timestamp(path: Path, batch_rows: int = 1_000_000) -> bool:
-    """Whether a written file is in timestamp order (NULLs last), read a batch at a time (memory stays flat).
+def _sorted_by_timestamp(path: Path, rows: int, batch_rows: int = 1_000_000) -> bool:
+    """Whether a written file of `rows` rows is in timestamp order (NULLs last), read a batch at a time
+    (memory stays flat).
 
     Compared as microseconds: an instant after year 9999 has no Python datetime.
     """
     last: int | None = None
     nulls_seen = False
     scan = pl.scan_parquet(path)
-    rows = int(scan.select(pl.len()).collect().item())
     for _, batch in in_slices(scan.select(pl.col("timestamp").cast(pl.Int64)), rows, batch_rows):
         times = batch["timestamp"]
         if times.len() == 0:
@@ -251,9 +252,8 @@ def convert_csv(
 # The types polars' CSV reader gives these columns itself. It accepts a subset of what `coerce` accepts,
 # with the same values (tests/test_fast_path.py); anything else makes it raise and the careful path decide.
 _NATIVE = ("DOUBLE", "BIGINT", "BOOLEAN")
-_HALF_YEAR = dt.timedelta(days=183)
 # First instants whose half-year either side a Python datetime holds (others convert each row's zone).
-FIRST_INSTANT_MIN, FIRST_INSTANT_MAX = dt.datetime(1, 7, 1), dt.datetime(9999, 6, 1)
+FIRST_INSTANT_MIN, FIRST_INSTANT_MAX = dt.datetime(1, 8, 1), dt.datetime(9999, 5, 1)
 
 
 def stream_fast(
@@ -276,7 +276,7 @@ def stream_fast(
     The plan has no Python in it when it can (each Python step costs ~15-35 MiB of peak memory at 5M
     rows): timestamps in the common `...Z` form are typed natively (the producer's first row decides;
     a later row in another form makes the file decline), and where the zone's offset is steady for half
-    a year either side of the first row the date is the instant plus the offset (the written span must
+    a year either side of the first row's month the date is the instant plus the offset (the written span must
     then be steady too, or the file declines). A `;`, tab or `|` file, or a file with no rows, is left to
     the careful path.
     """
@@ -318,10 +318,11 @@ def stream_fast(
         else:  # VARCHAR and JSON: the text itself, "" is NULL (as `coerce.typed_expr`)
             raw = pl.col(f"__col{at}")
             columns.append(pl.when(raw == "").then(None).otherwise(raw).alias(column.name))
-    # The offset when the zone keeps one for half a year either side of the first row; the written span is checked.
+    # The offset when the zone keeps one for half a year either side of the first row's month; the written
+    # span is checked after.
     offset = None
     if first_instant is not None and FIRST_INSTANT_MIN <= first_instant <= FIRST_INSTANT_MAX:
-        offset = steady_offset(settings.timezone, first_instant - _HALF_YEAR, first_instant + _HALF_YEAR)
+        offset = steady_around(settings.timezone, first_instant.year, first_instant.month)
     ts = pl.col("timestamp")
     date_partition = (ts + offset).dt.date() if offset is not None else local_date(ts, settings.timezone)
     frame = scan.select(columns).with_columns(date_partition.alias("date_partition"))
@@ -347,7 +348,7 @@ def stream_fast(
             return None
         if offset is not None and _steady_over(times, settings.timezone) != offset:
             return None  # the zone's offset changes within the file's span: the careful path converts each row
-        if not _sorted_by_timestamp(tmp):
+        if not _sorted_by_timestamp(tmp, written):
             _sort(tmp, settings, {**metadata(), **_counts(written, written)}, source_bytes)
         kept = attempt.keep(tmp)
     except BaseException as exc:

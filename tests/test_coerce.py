@@ -18,6 +18,7 @@ from daemon.coerce import (
     RawTable,
     coerce,
     local_date,
+    steady_around,
     steady_offset,
 )
 from daemon.readers import read_csv, read_index_advisor, read_summary
@@ -419,3 +420,19 @@ def test_steady_offset_only_over_spans_without_a_change_and_then_dates_agree(
     utc = pl.datetime_range(*span, "13h", time_unit="us", eager=True)
     converted = pl.select(local_date(pl.lit(utc), timezone)).to_series()
     assert converted.to_list() == (utc + offset).dt.date().to_list()
+
+
+@pytest.mark.parametrize(
+    ("timezone", "year", "month", "offset"),
+    [
+        ("Asia/Bangkok", 2025, 10, dt.timedelta(hours=7)),
+        ("Europe/Berlin", 2025, 7, None),  # DST within six months either side
+        ("Asia/Kathmandu", 1985, 1, dt.timedelta(hours=5, minutes=30)),
+        ("Asia/Kathmandu", 1985, 6, None),  # +05:45 from 1986-01-01, within the window
+    ],
+)
+def test_steady_around_a_month_looks_half_a_year_either_side(
+    timezone: str, year: int, month: int, offset: dt.timedelta | None
+) -> None:
+    """The fast path's guess: the offset when steady from six months before the month to six after it."""
+    assert steady_around(timezone, year, month) == offset
