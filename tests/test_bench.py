@@ -115,3 +115,27 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
     with pytest.raises(ProcessLookupError):  # and so is the daemon
         os.kill(results["idle"]["pid"], 0)
     assert "| parquet-exporter |" in done.stdout
+
+
+def test_the_ablation_variants_write_the_same_output(tmp_path: Path) -> None:
+    """scripts/ablation.py: after `prepare`, each variant exports the day (exit 0, every row written), and the
+    variants that supply the digest write the same source hash into the footer as the export that reads it."""
+    root = bench.new_root(tmp_path / "root")
+    source = root / bench.REPORTS / bench.daily_name(DAY)
+    source.write_bytes(bench.daily_csv(20_000, DAY, 7))
+    script = [sys.executable, str(PROJECT / "scripts" / "ablation.py")]
+    subprocess.run([*script, "prepare", str(root)], check=True, capture_output=True, timeout=120)
+    hashes = {}
+    for variant in ("full", "no-digest", "no-quality", "no-digest-no-quality"):
+        done = subprocess.run(
+            [*script, variant, "export", "--root", str(root), "--date", DAY.isoformat(), "--force", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert (0, "") == (done.returncode, done.stderr), variant
+        (written,) = json.loads(done.stdout)["written"]
+        assert 20_000 == written["rows_written"], variant
+        hashes[variant] = pl.read_parquet_metadata(root / written["output"])["parquet_exporter.source_sha256"]
+    assert len(set(hashes.values())) == 1, hashes
