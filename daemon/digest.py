@@ -46,7 +46,8 @@ def file_version(st: os.stat_result) -> tuple[int, ...]:
 
 
 class Digest:
-    """The SHA-256 and separator count of one file, computed on a thread; `wait()` for the figures.
+    """The SHA-256 and separator count of one file, computed on a thread (`start`) or in a child process
+    (`fork`); `wait()` for the figures.
 
     `changed` is True when the file's version (see `file_version`) differs before and after the read;
     `error` holds the OSError that stopped the read, if one did.
@@ -172,7 +173,7 @@ def _reply(fd: int, digest: Digest) -> None:
 
 class Spare:
     """A child forked when the program starts, before it loads even its command line: it loads NumPy at
-    once, then digests the one path it is given (`assign`), or exits when it is given none (`close`).
+    once, then digests the one path it is given (`assign`), or is stopped when none is (`close`).
     Forked ~0.1 s earlier than a digest can be (the path is known only once settings and inputs are),
     so NumPy's import is off the conversion's time too."""
 
