@@ -129,52 +129,38 @@ def export(
     # Before polars loads: the large sources' digests run in child processes while it does.
     likely = [] if dry_run else likely_csv_sources(settings, date, historical, frozenset(datasets))
     spare = click.get_current_context().obj
-    prefetched = Prefetched.fork(likely, spare if isinstance(spare, Spare) else None)
-    with prefetched:
-        return _export(settings, date, historical, datasets, dry_run, force, as_json, prefetched)
+    with Prefetched.fork(likely, spare if isinstance(spare, Spare) else None) as prefetched:
+        from daemon import logconfig
+        from daemon.exporter import Exporter, Mode, Selection
+        from daemon.locking import export_lock
+        from daemon.state import State
+        from daemon.writer import clean_temporaries
 
-
-def _export(
-    settings: Settings,
-    date: dt.date | None,
-    historical: bool,
-    datasets: Sequence[str],
-    dry_run: bool,
-    force: bool,
-    as_json: bool,
-    prefetched: Prefetched,
-) -> int:
-    from daemon import logconfig
-    from daemon.exporter import Exporter, Mode, Selection
-    from daemon.locking import export_lock
-    from daemon.state import State
-    from daemon.writer import clean_temporaries
-
-    mode: Mode = "date" if date else "historical" if historical else "latest"
-    selection = Selection(mode=mode, date=date, datasets=frozenset(datasets))
-    logconfig.configure(
-        None if dry_run else settings.log_path,
-        level=settings.log_level,
-        max_bytes=settings.log_max_bytes,
-        backups=settings.log_backups,
-    )
-    printer = _Printer(as_json=as_json, dry_run=dry_run)
-    state_file = settings.state_path / "state.db"
-    try:
-        if dry_run:
-            state = State(state_file, readonly=True) if state_file.exists() else None
-            report = Exporter(settings, state).export(
-                selection, dry_run=True, on_item=printer.item, on_plan=printer.plan
-            )
-        else:
-            with export_lock(settings.state_path), State(state_file) as state:
-                clean_temporaries(settings.output_path)  # what a killed run left; none is in flight now
-                report = Exporter(settings, state, prefetched).export(
-                    selection, force=force, on_item=printer.item, on_plan=printer.plan
+        mode: Mode = "date" if date else "historical" if historical else "latest"
+        selection = Selection(mode=mode, date=date, datasets=frozenset(datasets))
+        logconfig.configure(
+            None if dry_run else settings.log_path,
+            level=settings.log_level,
+            max_bytes=settings.log_max_bytes,
+            backups=settings.log_backups,
+        )
+        printer = _Printer(as_json=as_json, dry_run=dry_run)
+        state_file = settings.state_path / "state.db"
+        try:
+            if dry_run:
+                state = State(state_file, readonly=True) if state_file.exists() else None
+                report = Exporter(settings, state).export(
+                    selection, dry_run=True, on_item=printer.item, on_plan=printer.plan
                 )
-    finally:
-        printer.close()
-        logconfig.shutdown()
+            else:
+                with export_lock(settings.state_path), State(state_file) as state:
+                    clean_temporaries(settings.output_path)  # what a killed run left; none is in flight now
+                    report = Exporter(settings, state, prefetched).export(
+                        selection, force=force, on_item=printer.item, on_plan=printer.plan
+                    )
+        finally:
+            printer.close()
+            logconfig.shutdown()
     printer.finish(report)
     return 1 if report.failed else 0
 
