@@ -1,5 +1,5 @@
 """`python -m daemon` is the same as `parquet-exporter`."""
 
-from daemon.program import entry
+from daemon.cli.program import entry
 
 entry()

@@ -24,7 +24,7 @@ VARIANTS = ("full", "no-digest", "no-quality", "no-digest-no-quality")
 
 
 def prepare(root: Path) -> None:
-    from daemon.digest import Digest
+    from daemon.convert.digest import Digest
 
     figures = {}
     for path in sorted((root / "g" / "reports").glob("*.csv")):
@@ -35,7 +35,7 @@ def prepare(root: Path) -> None:
 
 
 def run(variant: str, argv: list[str]) -> int:
-    from daemon import digest
+    from daemon.convert import digest
 
     spare = digest.Spare.fork() if "digest" not in variant else None
     if "no-digest" in variant:
@@ -49,10 +49,10 @@ def run(variant: str, argv: list[str]) -> int:
 
         digest.Digest._run = supplied  # type: ignore[method-assign]
     if "no-quality" in variant:
-        from daemon import quality
+        from daemon.convert import quality
 
         quality._duplicates = lambda *_, **__: 0  # type: ignore[assignment]
-    from daemon.cli import main
+    from daemon.cli.commands import main
 
     code = main(argv, spare=spare)
     if spare is not None:

@@ -38,7 +38,7 @@ from typing import IO, Any
 
 import polars as pl
 
-from daemon import duck
+from daemon.analytics import views as duck
 from daemon.specs import QUERY_PERF
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import structlog
 
-from daemon.cli import main
+from daemon.cli.commands import main
 from daemon.settings import Settings, resolve
 from tests import daemonproc, gen
 
@@ -109,7 +109,7 @@ RunCli = Callable[..., CliResult]
 
 
 def call_main(*args: str | Path) -> CliResult:
-    """Call `daemon.cli.main` with `args`, capturing stdout and stderr without pytest's fixtures."""
+    """Call `daemon.cli.commands.main` with `args`, capturing stdout and stderr without pytest's fixtures."""
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         code = main([str(a) for a in args])
@@ -118,7 +118,7 @@ def call_main(*args: str | Path) -> CliResult:
 
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
-    """Call `daemon.cli.main` with the given arguments; returns its exit code and what it printed."""
+    """Call `daemon.cli.commands.main` with the given arguments; returns its exit code and what it printed."""
 
     def run(*args: str | Path) -> CliResult:
         capsys.readouterr()

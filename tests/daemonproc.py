@@ -16,8 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from daemon.logview import rotated_files
-from daemon.service import read_heartbeat
+from daemon.cli.logview import rotated_files
+from daemon.service.loop import read_heartbeat
 
 SETTLE_SECONDS = 0.3
 HEARTBEAT_SECONDS = 0.2

@@ -18,9 +18,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from daemon import logconfig
-from daemon.alerts import Alerter, redact
 from daemon.errors import ConfigError
-from daemon.service import Service
+from daemon.service.alerts import Alerter, redact
+from daemon.service.loop import Service
 from daemon.settings import Settings, resolve
 from tests import daemonproc
 from tests.conftest import WriteCsv

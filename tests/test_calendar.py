@@ -15,12 +15,12 @@ import polars as pl
 import pytest
 from structlog.testing import capture_logs
 
-import daemon.service
-from daemon import readers
-from daemon.coerce import REASON, coerce
-from daemon.exporter import Exporter, Selection
-from daemon.scheduler import SweepScheduler
-from daemon.service import Service
+import daemon.service.loop
+from daemon.convert import readers
+from daemon.convert.coerce import REASON, coerce
+from daemon.convert.exporter import Exporter, Selection
+from daemon.service.loop import Service
+from daemon.service.scheduler import SweepScheduler
 from daemon.settings import Settings, resolve
 from daemon.specs import INDEX_ADVISOR, QUERY_PERF
 from daemon.timeutil import local_date, next_sweep
@@ -158,7 +158,7 @@ def test_daemon_that_slept_through_the_sweep_sweeps_once_on_waking(
             super().start()
             woke.set()
 
-    monkeypatch.setattr(daemon.service, "SweepScheduler", Sleeper)
+    monkeypatch.setattr(daemon.service.loop, "SweepScheduler", Sleeper)
     (settings.reports_path / "query_perf_daily_20251028.csv").write_bytes(b"foo,bar\n1,2\n")
     source = ScriptedSource()
     service = Service(settings, source=source)

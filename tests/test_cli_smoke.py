@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from daemon.cli import main
+from daemon.cli.commands import main
 from tests.conftest import WriteCsv
 
 
@@ -98,7 +98,7 @@ def test_unexpected_error_is_one_line_not_a_traceback(
 
 
 def test_the_program_exits_fast_with_its_output_log_and_state_complete(root: Path, write_daily: WriteCsv) -> None:
-    """`parquet-exporter` skips the interpreter's teardown (`daemon.program`): what it printed into a pipe, its
+    """`parquet-exporter` skips the interpreter's teardown (`daemon.cli.program`): what it printed into a pipe, its
     log lines and its state must all be there after it exits, and its exit code must be the command's."""
     import sqlite3
     import subprocess

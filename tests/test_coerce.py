@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from daemon.coerce import (
+from daemon.convert.coerce import (
     LINE,
     POLARS_TYPES,
     RAW,
@@ -21,7 +21,7 @@ from daemon.coerce import (
     steady_around,
     steady_offset,
 )
-from daemon.readers import read_csv, read_index_advisor, read_summary
+from daemon.convert.readers import read_csv, read_index_advisor, read_summary
 from daemon.specs import DATASETS, INDEX_ADVISOR, OPTIMIZATION_SUMMARY, QUERY_PERF, DatasetSpec
 from tests.conftest import HEADER
 

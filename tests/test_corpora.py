@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.readers import parse_csv_records
+from daemon.convert.readers import parse_csv_records
 from tests.conftest import RunCli
 
 

@@ -6,7 +6,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.readers import read_csv_polars, read_csv_records
+from daemon.convert.readers import read_csv_polars, read_csv_records
 from daemon.specs import QUERY_PERF
 from tests.conftest import HEADER
 
@@ -65,8 +65,8 @@ def test_polars_path_takes_the_common_file() -> None:
 
 
 def _typed(data: bytes) -> tuple[list[object], list[str]]:
-    from daemon.coerce import REASON, coerce
-    from daemon.readers import read_csv
+    from daemon.convert.coerce import REASON, coerce
+    from daemon.convert.readers import read_csv
 
     result = coerce(read_csv(data, QUERY_PERF), QUERY_PERF, "UTC", "UTC")
     return result.good["execution_time_ms"].to_list(), result.bad[REASON].to_list()

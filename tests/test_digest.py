@@ -1,4 +1,4 @@
-"""The source digest (SHA-256 and separator count, see daemon/digest.py): on a thread, in a child forked before
+"""The source digest (SHA-256 and separator count, see daemon/convert/digest.py): on a thread, in a child forked before
 polars loads, or in the program's spare child, the figures are the same, errors cross the pipe, a change
 between the request and the read is seen, and no child is left behind."""
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon import digest as digest_module
-from daemon.digest import Digest, Prefetched, Spare, file_version
+from daemon.convert import digest as digest_module
+from daemon.convert.digest import Digest, Prefetched, Spare, file_version
 from tests.conftest import HEADER
 
 ROW = '2025-10-28T00:00:00Z,h1,SELECT,1.5,10,1,true,"t, with comma",idx,0.5,0.25\n'
@@ -128,7 +128,7 @@ def test_the_program_hands_a_large_source_to_its_spare_child_and_the_footer_carr
     record = root / "calls.jsonl"
     program = (
         "import json, sys\n"
-        "from daemon import digest, program\n"
+        "from daemon.convert import digest\nfrom daemon.cli import program\n"
         "record = sys.argv[1]\n"
         "def note(*what):\n"
         "    with open(record, 'a') as out:\n"

@@ -1,4 +1,4 @@
-"""End-to-end tests through `daemon.cli.main` on generated roots (tests/gen.py): every row and value,
+"""End-to-end tests through `daemon.cli.commands.main` on generated roots (tests/gen.py): every row and value,
 the exact types and partitions, the CLI's contract, idempotency, `--dry-run`, and hostile inputs.
 """
 
@@ -22,7 +22,7 @@ import polars as pl
 import pytest
 
 from daemon import __version__
-from daemon.duck import VALIDATION_QUERY
+from daemon.analytics.views import VALIDATION_QUERY
 from tests import gen
 from tests.conftest import CliResult, ExportedRoot, RunCli, call_main
 

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon import pipeline, readers
-from daemon.separators import Separators
+from daemon.convert import readers
+from daemon.convert.csv import streaming as pipeline
+from daemon.convert.separators import Separators
 from daemon.settings import Settings
 from daemon.specs import QUERY_PERF
 from tests.conftest import HEADER
@@ -103,7 +104,7 @@ def fast(path: Path, settings: Settings) -> tuple[pl.DataFrame, int] | None:
 
 def careful(path: Path, settings: Settings) -> tuple[pl.DataFrame, int, int]:
     """(rows written, rows in, rows rejected) by the careful path, or by the csv module where it declines."""
-    from daemon.coerce import coerce
+    from daemon.convert.coerce import coerce
 
     scan = readers.scan_csv(path, QUERY_PERF)
     if scan is not None:

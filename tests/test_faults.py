@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from daemon.writer import META_PREFIX
+from daemon.convert.writer import META_PREFIX
 from tests import daemonproc
 from tests.conftest import HEADER, WriteCsv
 
@@ -110,8 +110,8 @@ SEED_ENV = "FAULTS_SEED"  # set it to replay a failed run's kill moments (the se
 SPY_ON_THE_PATH = textwrap.dedent(
     """
     import sys
-    import daemon.exporter as exporter
-    from daemon.cli import main
+    import daemon.convert.exporter as exporter
+    from daemon.cli.commands import main
 
     convert = exporter.convert_csv
 

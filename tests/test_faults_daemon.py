@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from daemon.writer import read_metadata
+from daemon.convert.writer import read_metadata
 from tests import daemonproc
 from tests.conftest import HEADER
 from tests.test_faults import many_rows
@@ -145,13 +145,13 @@ def test_kill_9_in_the_middle_of_the_startup_sweep_then_one_run_exports_every_ro
 CRASH_BEFORE_REJECTS = textwrap.dedent(
     """
     import os, sys
-    from daemon.exporter import Exporter
+    from daemon.convert.exporter import Exporter
 
     def crash(*args, **kwargs):
         os._exit(137)  # as kill -9 would: no cleanup, no flush
 
     Exporter._write_rejects = crash
-    from daemon.cli import main
+    from daemon.cli.commands import main
     sys.exit(main(["export", "--historical", "--root", sys.argv[1]]))
     """
 )

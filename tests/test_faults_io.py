@@ -22,15 +22,15 @@ import msgspec
 import pytest
 from structlog.testing import capture_logs
 
-import daemon.digest
-import daemon.exporter
-import daemon.pipeline
-import daemon.readers
-from daemon.coerce import coerce
-from daemon.service import Counters, Service
+import daemon.convert.csv.streaming
+import daemon.convert.digest
+import daemon.convert.exporter
+import daemon.convert.readers
+from daemon.convert.coerce import coerce
+from daemon.convert.writer import read_metadata
+from daemon.service.loop import Counters, Service
 from daemon.settings import Settings
 from daemon.specs import QUERY_PERF
-from daemon.writer import read_metadata
 from tests import daemonproc
 from tests.conftest import HEADER, Mounted, RunCli
 from tests.test_service import ScriptedSource, running, wait_for
@@ -240,16 +240,16 @@ def delete_hook(settings: Settings) -> Hook:
 
 def careful_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the fast path decline every file, as it does any file with a bad row, so the careful path runs."""
-    monkeypatch.setattr(daemon.pipeline, "stream_fast", lambda *args, **kwargs: None)
+    monkeypatch.setattr(daemon.convert.csv.streaming, "stream_fast", lambda *args, **kwargs: None)
 
 
 @pytest.mark.parametrize(
     ("module", "name", "fast"),
     [
-        (daemon.readers, "csv_head", False),
-        (daemon.readers, "scan_csv", False),
-        (daemon.pipeline, "stream_csv", False),
-        (daemon.pipeline, "stream_fast", True),
+        (daemon.convert.readers, "csv_head", False),
+        (daemon.convert.readers, "scan_csv", False),
+        (daemon.convert.csv.streaming, "stream_csv", False),
+        (daemon.convert.csv.streaming, "stream_fast", True),
     ],
     ids=["before-the-header", "before-the-line-scan", "before-the-value-scan", "fast-before-the-scan"],
 )
@@ -280,7 +280,7 @@ def test_json_report_deleted_after_it_was_read_is_exported_from_the_bytes_read(
     advisor = fast_settings.optimize_path / f"index_advisor_report_{DAY}.json"
     data = advisor_bytes(3, "old")
     advisor.write_bytes(data)
-    on_first_call(monkeypatch, daemon.exporter, "read_source", before=nothing, after=advisor.unlink)
+    on_first_call(monkeypatch, daemon.convert.exporter, "read_source", before=nothing, after=advisor.unlink)
     counters, _ = run_once(fast_settings)
     assert (1, 0) == (counters.written, counters.failed)
     assert ({"old"}, 3) == (tags(advisor_output(fast_settings), "table_name"), rows_of(advisor_output(fast_settings)))
@@ -290,11 +290,14 @@ def test_json_report_deleted_after_it_was_read_is_exported_from_the_bytes_read(
 # ----------------------------------------------------------------- truncated while being read
 def expected_rows(data: bytes) -> tuple[int, int]:
     """(rows written, rows rejected) for CSV bytes, by the in-memory reader: the reference."""
-    result = coerce(daemon.readers.read_csv(data, QUERY_PERF), QUERY_PERF, "Asia/Bangkok", "UTC")
+    result = coerce(daemon.convert.readers.read_csv(data, QUERY_PERF), QUERY_PERF, "Asia/Bangkok", "UTC")
     return result.good.height, result.bad.height
 
 
-BEFORE_THE_SCAN = {"careful": (daemon.readers, "scan_csv"), "fast": (daemon.pipeline, "stream_fast")}
+BEFORE_THE_SCAN = {
+    "careful": (daemon.convert.readers, "scan_csv"),
+    "fast": (daemon.convert.csv.streaming, "stream_fast"),
+}
 
 
 @pytest.mark.parametrize("path", sorted(BEFORE_THE_SCAN))
@@ -351,13 +354,13 @@ def test_source_rewritten_in_place_during_conversion_exports_the_finished_file(
 
 # ------------------------------------------------------------------ replaced during conversion
 REPLACE_POINTS = {  # (module, function, before or after its first call, on the fast path)
-    "before-the-header": (daemon.readers, "csv_head", "before", False),
-    "before-the-line-scan": (daemon.readers, "scan_csv", "before", False),
-    "before-the-value-scan": (daemon.pipeline, "stream_csv", "before", False),
-    "before-the-rename": (daemon.exporter, "convert_csv", "after", False),
-    "fast-before-the-header": (daemon.readers, "csv_head", "before", True),
-    "fast-before-the-scan": (daemon.pipeline, "stream_fast", "before", True),
-    "fast-before-the-rename": (daemon.exporter, "convert_csv", "after", True),
+    "before-the-header": (daemon.convert.readers, "csv_head", "before", False),
+    "before-the-line-scan": (daemon.convert.readers, "scan_csv", "before", False),
+    "before-the-value-scan": (daemon.convert.csv.streaming, "stream_csv", "before", False),
+    "before-the-rename": (daemon.convert.exporter, "convert_csv", "after", False),
+    "fast-before-the-header": (daemon.convert.readers, "csv_head", "before", True),
+    "fast-before-the-scan": (daemon.convert.csv.streaming, "stream_fast", "before", True),
+    "fast-before-the-rename": (daemon.convert.exporter, "convert_csv", "after", True),
 }
 
 
@@ -398,7 +401,9 @@ def test_json_report_replaced_after_it_was_read_is_exported_again_with_the_new_c
     advisor = fast_settings.optimize_path / f"index_advisor_report_{DAY}.json"
     old, new = advisor_bytes(2, "old"), advisor_bytes(4, "new")
     advisor.write_bytes(old)
-    on_first_call(monkeypatch, daemon.exporter, "read_source", before=nothing, after=lambda: replace_file(advisor, new))
+    on_first_call(
+        monkeypatch, daemon.convert.exporter, "read_source", before=nothing, after=lambda: replace_file(advisor, new)
+    )
     first, _ = run_once(fast_settings)
     output = advisor_output(fast_settings)
     assert (1, {"old"}, 2) == (first.written, tags(output, "table_name"), rows_of(output))

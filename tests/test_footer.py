@@ -9,8 +9,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from daemon.footer import ColumnStats, FooterError, column_stats
-from daemon.quality import measure
+from daemon.convert.footer import ColumnStats, FooterError, column_stats
+from daemon.convert.quality import measure
 from daemon.specs import BY_NAME
 from tests.conftest import ExportedRoot
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.formats import render
+from daemon.cli.formats import render
 from tests.conftest import RunCli, WriteCsv
 
 COLUMNS = ["day", "at", "hash", "ms", "hit", "note"]

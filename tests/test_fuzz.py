@@ -22,11 +22,11 @@ from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from daemon import readers
-from daemon.coerce import RawTable, coerce
+from daemon.convert import readers
+from daemon.convert.coerce import RawTable, coerce
+from daemon.convert.exporter import Exporter
+from daemon.convert.inputs import classify
 from daemon.errors import ExporterError, InputError
-from daemon.exporter import Exporter
-from daemon.inputs import classify
 from daemon.settings import Settings, resolve
 from daemon.specs import INDEX_ADVISOR, OPTIMIZATION_SUMMARY, QUERY_PERF, DatasetSpec
 from tests.conftest import HEADER, daily_rows

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from daemon.launchd import LABEL, PROJECT_DIR, TEMPLATE, main, render
+from daemon.cli.launchd import LABEL, PROJECT_DIR, TEMPLATE, main, render
 from tests.daemonproc import LOG, STATE, Processes, clean_env, wait_until
 
 
@@ -74,7 +74,7 @@ def test_render_escapes_xml_in_paths(tmp_path: Path) -> None:
 
 
 def test_render_cli_prints_the_plist(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`python -m daemon.launchd --root R` prints the rendered plist."""
+    """`python -m daemon.cli.launchd --root R` prints the rendered plist."""
     assert 0 == main(["--root", str(root)])
     assert LABEL == plistlib.loads(capsys.readouterr().out.encode())["Label"]
 

@@ -17,8 +17,8 @@ import pytest
 import structlog
 
 from daemon import logconfig
-from daemon.health import CRITICAL, OK, WARNING, Facts, judge
-from daemon.logview import Filter, follow, human, parse_since, rotated_files, tail
+from daemon.analytics.health import CRITICAL, OK, WARNING, Facts, judge
+from daemon.cli.logview import Filter, follow, human, parse_since, rotated_files, tail
 
 NOW = dt.datetime(2025, 10, 28, 12, 0, tzinfo=dt.UTC)
 log = structlog.get_logger("parquet_exporter")

@@ -11,9 +11,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from daemon.quality import BATCH_ROWS, _duplicates, day_bounds
+from daemon.convert.quality import BATCH_ROWS, _duplicates, day_bounds
 from daemon.specs import BY_NAME, Column, DatasetSpec
-from daemon.state import SCHEMA, State
+from daemon.state.database import SCHEMA, State
 from tests import gen
 from tests.conftest import HEADER, RunCli, WriteCsv, daily_rows
 

@@ -10,9 +10,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from daemon.coerce import ERROR, LINE, RAW, REASON, RECORD, Coerced, RawTable, coerce
+from daemon.convert.coerce import ERROR, LINE, RAW, REASON, RECORD, Coerced, RawTable, coerce
+from daemon.convert.readers import read, read_csv, read_index_advisor, read_summary, snake_case
 from daemon.errors import SchemaMismatch, UnreadableInput
-from daemon.readers import read, read_csv, read_index_advisor, read_summary, snake_case
 from daemon.specs import INDEX_ADVISOR, OPTIMIZATION_SUMMARY, QUERY_PERF, DatasetSpec
 from tests.conftest import HEADER, daily_rows
 

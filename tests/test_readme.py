@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pytest
 
-from daemon.cli import cli, main
+from daemon.cli.commands import cli, main
 from tests.conftest import HEADER, daily_rows
 
 README = Path(__file__).resolve().parents[1] / "README.md"

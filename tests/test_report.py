@@ -8,8 +8,8 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from daemon.report import build, write_report
-from daemon.service import Service
+from daemon.analytics.report import build, write_report
+from daemon.service.loop import Service
 from daemon.settings import Settings, resolve
 from tests.conftest import ExportedRoot, RunCli, WriteCsv
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from daemon.report import write_report
+from daemon.analytics.report import write_report
 from daemon.settings import resolve
 from tests import gen
 from tests.conftest import call_main

@@ -15,7 +15,7 @@ import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.exporter import Exporter, Selection
+from daemon.convert.exporter import Exporter, Selection
 from daemon.settings import resolve
 
 BANGKOK = ZoneInfo("Asia/Bangkok")

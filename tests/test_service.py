@@ -17,16 +17,16 @@ import polars as pl
 import pytest
 from structlog.testing import capture_logs
 
-import daemon.exporter
-import daemon.service
+import daemon.convert.exporter
+import daemon.service.loop
+from daemon.convert.exporter import Exporter, Outcome, SourceBytes
+from daemon.convert.inputs import InputFile
 from daemon.errors import AlreadyRunning, SourceChanged, TransientIOError
-from daemon.exporter import Exporter, Outcome, SourceBytes
-from daemon.inputs import InputFile
-from daemon.locking import export_lock
-from daemon.service import Counters, Service, read_heartbeat
+from daemon.service.loop import Counters, Service, read_heartbeat
+from daemon.service.watcher import EventKind, EventSink
 from daemon.settings import Settings
-from daemon.state import State
-from daemon.watcher import EventKind, EventSink
+from daemon.state.database import State
+from daemon.state.locks import export_lock
 from tests.conftest import WriteCsv
 
 DAY = "20251028"
@@ -153,13 +153,13 @@ def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Record every time the exporter opens a source to read or hash it (one path per read)."""
     reads: list[Path] = []
     for name in ("read_source", "hash_source"):
-        real: Callable[..., SourceBytes] = getattr(daemon.exporter, name)
+        real: Callable[..., SourceBytes] = getattr(daemon.convert.exporter, name)
 
         def counting(path: Path, *args: object, real: Callable[..., SourceBytes] = real) -> SourceBytes:
             reads.append(path)
             return real(path, *args)
 
-        monkeypatch.setattr(daemon.exporter, name, counting)
+        monkeypatch.setattr(daemon.convert.exporter, name, counting)
     return reads
 
 
@@ -471,7 +471,7 @@ def test_stop_abandons_a_long_conversion_within_the_grace_time(
     fast_settings: Settings, write_daily: WriteCsv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """request_stop() during a slow conversion returns after the grace time without publishing anything."""
-    monkeypatch.setattr(daemon.service, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(daemon.service.loop, "SHUTDOWN_GRACE_SECONDS", 0.2)
     slow_exporter(monkeypatch, 1.0)
     write_daily(DAY)
     source = ScriptedSource()
@@ -603,7 +603,7 @@ def test_abandoned_conversion_does_not_overwrite_a_later_success(
 ) -> None:
     """A timed-out conversion that ends after a newer conversion succeeded leaves that success standing."""
     settings = msgspec.structs.replace(fast_settings, conversion_timeout=0.2)
-    real = daemon.exporter.read_source  # the first look at a JSON source
+    real = daemon.convert.exporter.read_source  # the first look at a JSON source
     reads: list[Path] = []
 
     def first_read_slow(path: Path) -> SourceBytes:
@@ -613,7 +613,7 @@ def test_abandoned_conversion_does_not_overwrite_a_later_success(
             time.sleep(0.8)  # slow after reading: the abandoned thread goes on with the old content
         return src
 
-    monkeypatch.setattr(daemon.exporter, "read_source", first_read_slow)
+    monkeypatch.setattr(daemon.convert.exporter, "read_source", first_read_slow)
 
     def report(n: int) -> dict[str, object]:
         recommendations = [{"table": f"t{i}", "index": f"idx_{i}", "priority": "high"} for i in range(n)]
@@ -666,7 +666,7 @@ def test_an_unexpected_error_in_the_loop_is_logged_and_the_service_goes_on(
     converting what arrives afterwards."""
     source = ScriptedSource()
     service = Service(fast_settings, source=source)
-    real_discover = daemon.service.discover
+    real_discover = daemon.service.loop.discover
     calls: list[int] = []
 
     def flaky_discover(settings: Settings) -> list[InputFile]:
@@ -675,7 +675,7 @@ def test_an_unexpected_error_in_the_loop_is_logged_and_the_service_goes_on(
             raise PermissionError("[Errno 13] Permission denied: 'g/reports'")
         return real_discover(settings)
 
-    monkeypatch.setattr(daemon.service, "discover", flaky_discover)
+    monkeypatch.setattr(daemon.service.loop, "discover", flaky_discover)
     with capture_logs() as logs, running(service, source):
         service.request_sweep("overflow")
         wait_for(lambda: events(logs, "daemon.error"), what="the logged error")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.duck import views_sql_file
+from daemon.analytics.views import views_sql_file
+from daemon.convert.inputs import InputFile, classify, key_from_name, output_path, rejects_path
 from daemon.errors import BadInputName
-from daemon.inputs import InputFile, classify, key_from_name, output_path, rejects_path
 from daemon.settings import Settings
 from daemon.specs import BY_NAME, DATASETS, INDEX_ADVISOR, QUERY_PERF, QUERY_PERF_WEEKLY, DatasetSpec, schema_json
 

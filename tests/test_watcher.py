@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.watcher import Settler, Signature, stat_signature
+from daemon.service.watcher import Settler, Signature, stat_signature
 
 SETTLE = 1.0
 A = Path("/reports/query_perf_daily_20251028.csv")

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import ConfigError
-from daemon.settings import resolve
-from daemon.writer import (
+from daemon.convert.writer import (
     SMALL_SOURCE_BYTES,
     Attempt,
     clean_temporaries,
@@ -19,6 +17,8 @@ from daemon.writer import (
     is_temporary,
     temporary_name,
 )
+from daemon.errors import ConfigError
+from daemon.settings import resolve
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,7 @@ def key_from_name(item: InputFile) -> Key:
 
 def key_from_content(item: InputFile, data: bytes, settings: Settings) -> Key:
     """The key of an undated input: its report timestamp, first timestamped line, or mtime."""
-    from daemon import readers  # polars: loaded only for undated inputs (see `likely_csv_sources`)
+    from daemon.convert import readers  # polars: loaded only for undated inputs (see `likely_csv_sources`)
 
     tz = zone(settings.timezone)
     source_tz = zone(settings.source_timezone)

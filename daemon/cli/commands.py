@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 import click
 
 from daemon import __version__
-from daemon.digest import Prefetched, Spare
+from daemon.cli.formats import FORMATS, Format, render
+from daemon.convert.digest import Prefetched, Spare
+from daemon.convert.inputs import likely_csv_sources
 from daemon.errors import ExporterError
-from daemon.formats import FORMATS, Format, render
-from daemon.inputs import likely_csv_sources
 from daemon.settings import Settings, resolve
 from daemon.specs import BY_NAME
 
@@ -131,10 +131,10 @@ def export(
     spare = click.get_current_context().obj
     with Prefetched.fork(likely, spare if isinstance(spare, Spare) else None) as prefetched:
         from daemon import logconfig
-        from daemon.exporter import Exporter, Mode, Selection
-        from daemon.locking import export_lock
-        from daemon.state import State
-        from daemon.writer import clean_temporaries
+        from daemon.convert.exporter import Exporter, Mode, Selection
+        from daemon.convert.writer import clean_temporaries
+        from daemon.state.database import State
+        from daemon.state.locks import export_lock
 
         mode: Mode = "date" if date else "historical" if historical else "latest"
         selection = Selection(mode=mode, date=date, datasets=frozenset(datasets))
@@ -241,10 +241,10 @@ class _Printer:
 @common
 def schema(settings: Settings, mode: str | None, directory: Path | None) -> int:
     """Print the Parquet schema of every dataset (generated from the specs)."""
-    from daemon.duck import views_sql_file
+    from daemon.analytics.views import views_sql_file
     from daemon.specs import schema_json
 
-    target = directory or Path(__file__).resolve().parent.parent / "config"
+    target = directory or Path(__file__).resolve().parents[2] / "config"
     generated = {"parquet_schema.json": schema_json(), "views.sql": views_sql_file()}
     if mode is None:
         click.echo(generated["parquet_schema.json"], nl=False)
@@ -274,8 +274,8 @@ def schema(settings: Settings, mode: str | None, directory: Path | None) -> int:
 @common
 def validate(settings: Settings) -> int:
     """Check every output with DuckDB: readable, exact schema, row counts equal the state."""
-    from daemon.duck import validate as run_validation
-    from daemon.state import State
+    from daemon.analytics.views import validate as run_validation
+    from daemon.state.database import State
 
     state_file = settings.state_path / "state.db"
     state = State(state_file, readonly=True) if state_file.exists() else None
@@ -308,7 +308,7 @@ def query(settings: Settings, sql: str, fmt: str | None) -> int:
     """Run SQL with the views (query_performance, index_recommendations, ...) and macros defined."""
     import duckdb
 
-    from daemon.duck import run_query
+    from daemon.analytics.views import run_query
 
     try:
         result = run_query(settings, sql)
@@ -332,7 +332,7 @@ def query(settings: Settings, sql: str, fmt: str | None) -> int:
 @common
 def report(settings: Settings, days: int | None, out: Path | None) -> int:
     """Write one self-contained HTML page of charts: queries, tables, advisor, exporter health, quality."""
-    from daemon.report import write_report
+    from daemon.analytics.report import write_report
 
     written = write_report(settings, out, days)
     empty = f", {len(written.empty)} without data ({', '.join(written.empty)})" if written.empty else ""
@@ -352,7 +352,7 @@ def run(settings: Settings, once: bool) -> int:
 
     from daemon import logconfig
     from daemon.errors import ConfigError
-    from daemon.service import Service
+    from daemon.service.loop import Service
 
     if not any((settings.root / top).is_dir() for top in ("g", "knowledge")):
         raise ConfigError(
@@ -394,7 +394,7 @@ def status(settings: Settings, as_json: bool) -> int:
     """Daemon up or down, next sweep, last exports, current failures, totals."""
     from dataclasses import asdict
 
-    from daemon.health import gather
+    from daemon.analytics.health import gather
 
     facts = gather(settings)
     if as_json:
@@ -431,7 +431,7 @@ def status(settings: Settings, as_json: bool) -> int:
 @common
 def health(settings: Settings) -> int:
     """Exit 0 OK, 1 WARNING, 2 CRITICAL (Nagios convention), with one line saying why."""
-    from daemon.health import LEVEL_NAMES, gather, judge
+    from daemon.analytics.health import LEVEL_NAMES, gather, judge
 
     level, reasons = judge(gather(settings), settings.storage_alert_gb)
     click.echo(f"{LEVEL_NAMES[level]} - {'; '.join(reasons) if reasons else 'daemon up, exports current'}")
@@ -460,7 +460,7 @@ def logs(
     from rich.console import Console
     from rich.text import Text
 
-    from daemon.logview import Filter, follow, human, parse_since, tail
+    from daemon.cli.logview import Filter, follow, human, parse_since, tail
 
     try:
         since_at = parse_since(since, dt.datetime.now(dt.UTC)) if since else None
@@ -490,7 +490,7 @@ def logs(
 # ----------------------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> int:
     """Run one command: returns the exit code (0 ok, 1 failure, 2 usage or config error). `spare` is the
-    digest child the program forked for an export (see `daemon.program`)."""
+    digest child the program forked for an export (see `daemon.cli.program`)."""
     try:
         rv = cli.main(
             args=list(argv) if argv is not None else None,

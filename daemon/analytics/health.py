@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daemon.quality import Quality
-from daemon.service import heartbeat_age, read_heartbeat
+from daemon.convert.quality import Quality
+from daemon.service.loop import heartbeat_age, read_heartbeat
 from daemon.settings import Settings
 from daemon.specs import QUERY_PERF
-from daemon.state import State
+from daemon.state.database import State
 from daemon.timeutil import next_sweep, parse_sweep_time, partition_dir, zone
 
 OK, WARNING, CRITICAL = 0, 1, 2

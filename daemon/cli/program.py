@@ -15,7 +15,7 @@ import sys
 def entry() -> None:
     spare = None
     if sys.argv[1:2] == ["export"] and "--dry-run" not in sys.argv and "--historical" not in sys.argv:
-        from daemon.digest import Spare
+        from daemon.convert.digest import Spare
 
         spare = Spare.fork()
     import contextlib
@@ -23,7 +23,7 @@ def entry() -> None:
     import os
     import threading
 
-    from daemon.cli import main
+    from daemon.cli.commands import main
 
     try:
         code = main(spare=spare)

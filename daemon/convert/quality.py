@@ -1,7 +1,7 @@
 """Data quality of one written output: what a person should know about a file beyond "it converted".
 
 Measured right after an output is published, from the file itself, cheaply: the Parquet footer's
-statistics (daemon/footer.py) answer null counts, negative durations and timestamps outside the
+statistics (daemon/convert/footer.py) answer null counts, negative durations and timestamps outside the
 file's day whenever the row groups' min/max prove there are none; only the columns whose statistics
 cannot answer are scanned, with polars (no DuckDB on the CSV path). Duplicates always need a scan,
 kept to one to three fixed-width columns unless candidates turn up (see `_duplicates`). The whole
@@ -19,10 +19,10 @@ from typing import Any
 
 import polars as pl
 
-from daemon.footer import column_stats
+from daemon.convert.footer import column_stats
+from daemon.convert.writer import in_slices
 from daemon.specs import DatasetSpec
 from daemon.timeutil import parse_week_key, zone
-from daemon.writer import in_slices
 
 # Columns holding a duration: a negative value is a producer's bug, never a real measurement.
 DURATION_SUFFIX = "_ms"

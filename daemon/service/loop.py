@@ -28,17 +28,17 @@ from tenacity import (
 )
 
 from daemon import __version__
-from daemon.alerts import Alerter, host_label
+from daemon.convert.exporter import Exporter, Outcome
+from daemon.convert.inputs import InputFile, classify, discover
+from daemon.convert.writer import clean_temporaries
 from daemon.errors import Abandoned, ExporterError, TransientIOError
-from daemon.exporter import Exporter, Outcome
-from daemon.inputs import InputFile, classify, discover
-from daemon.locking import daemon_lock, export_lock_nowait
 from daemon.logconfig import get_logger
-from daemon.scheduler import SweepScheduler
+from daemon.service.alerts import Alerter, host_label
+from daemon.service.scheduler import SweepScheduler
+from daemon.service.watcher import EventKind, EventSource, Settler, WatchdogSource, stat_signature
 from daemon.settings import Settings
-from daemon.state import State, now_utc
-from daemon.watcher import EventKind, EventSource, Settler, WatchdogSource, stat_signature
-from daemon.writer import clean_temporaries
+from daemon.state.database import State, now_utc
+from daemon.state.locks import daemon_lock, export_lock_nowait
 
 log = get_logger()
 
@@ -406,7 +406,7 @@ class Service:
 
     def check_health(self) -> int:
         """Judge health as `health` does (this daemon being up); alert when it turns degraded or back to OK."""
-        from daemon.health import OK, gather, judge
+        from daemon.analytics.health import OK, gather, judge
 
         self._next_health = self.clock() + HEALTH_CHECK_SECONDS
         facts = gather(self.settings)
@@ -428,7 +428,7 @@ class Service:
 
     def write_report(self) -> None:
         """Rewrite the HTML report (report_after_sweep); a failure is logged, never stops the daemon."""
-        from daemon.report import write_report
+        from daemon.analytics.report import write_report
 
         try:
             written = write_report(self.settings)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT_DIR / "launchd" / "com.02luka.parquet_export.plist"
 LABEL = "com.02luka.parquet_export"
 

@@ -25,10 +25,10 @@ from typing import Any
 import duckdb
 
 from daemon import __version__
-from daemon.duck import connect
+from daemon.analytics.views import connect
 from daemon.errors import ExporterError, OutputError
 from daemon.settings import Settings
-from daemon.state import State
+from daemon.state.database import State
 from daemon.timeutil import zone
 
 TOP_N = 15
@@ -356,7 +356,7 @@ def _optimization(con: duckdb.DuckDBPyConnection, w: Window, go: Any) -> Section
 
 
 def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.date, int]) -> Section:
-    from daemon.health import LEVEL_NAMES, gather, judge
+    from daemon.analytics.health import LEVEL_NAMES, gather, judge
 
     facts = gather(settings)
     level, reasons = judge(facts, settings.storage_alert_gb)
@@ -443,7 +443,7 @@ def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.da
 
 
 def _quality(settings: Settings, w: Window, go: Any) -> Section:
-    from daemon.health import quality_entry
+    from daemon.analytics.health import quality_entry
 
     section = Section("Data quality", intro="Measured on every written file (see README, Data quality).")
     daily: list[tuple[Any, ...]] = []

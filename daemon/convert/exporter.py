@@ -19,9 +19,14 @@ from typing import Literal
 
 import polars as pl
 
-from daemon import __version__, readers
-from daemon.coerce import LINE, RAW, REASON, RECORD, coerce
-from daemon.digest import Digest, Prefetched, file_version
+from daemon import __version__
+from daemon.convert import readers
+from daemon.convert.coerce import LINE, RAW, REASON, RECORD, coerce
+from daemon.convert.csv.streaming import convert_csv
+from daemon.convert.digest import Digest, Prefetched, file_version
+from daemon.convert.inputs import InputFile, Key, discover, output_path, rejects_path, resolve_key
+from daemon.convert.quality import Quality, measure
+from daemon.convert.writer import json_columns, publish, read_metadata, remove_if_exists, write_atomic
 from daemon.errors import (
     ExporterError,
     InputError,
@@ -30,14 +35,10 @@ from daemon.errors import (
     TransientIOError,
     UnreadableInput,
 )
-from daemon.inputs import InputFile, Key, discover, output_path, rejects_path, resolve_key
 from daemon.logconfig import get_logger
-from daemon.pipeline import convert_csv
-from daemon.quality import Quality, measure
 from daemon.settings import Settings
 from daemon.specs import REJECTS_COLUMNS, DatasetSpec
-from daemon.state import OutputRecord, SourceRecord, State, now_utc
-from daemon.writer import json_columns, publish, read_metadata, remove_if_exists, write_atomic
+from daemon.state.database import OutputRecord, SourceRecord, State, now_utc
 
 log = get_logger()
 
@@ -155,7 +156,7 @@ class SourceBytes:
 
 
 class StreamedSource:
-    """A CSV source whose hash is being computed beside its conversion (see `daemon.digest`).
+    """A CSV source whose hash is being computed beside its conversion (see `daemon.convert.digest`).
 
     `size` is known at once; the hash, the separator count and the version wait for the digest, and raise
     SourceChanged (or the read's error) when the file changed or failed while it was being read.

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
-from daemon import readers
-from daemon.coerce import (
+from daemon.convert import readers
+from daemon.convert.coerce import (
     LINE,
     POLARS_TYPES,
     RAW,
@@ -36,11 +36,11 @@ from daemon.coerce import (
     steady_around,
     steady_offset,
 )
-from daemon.footer import ColumnStats, FooterError, column_stats
-from daemon.readers import CsvHead, CsvScan
+from daemon.convert.footer import ColumnStats, FooterError, column_stats
+from daemon.convert.readers import CsvHead, CsvScan
+from daemon.convert.writer import META_PREFIX, Attempt, in_slices, is_os_failure, map_engine_error, parquet_options
 from daemon.settings import Settings
 from daemon.specs import DatasetSpec
-from daemon.writer import META_PREFIX, Attempt, in_slices, is_os_failure, map_engine_error, parquet_options
 
 Metadata = Callable[[], Mapping[str, str]]  # the footer's provenance, asked for when the footer is written
 
@@ -234,7 +234,7 @@ def convert_csv(
     """Convert a CSV by the fast path when it is clean, else by the careful path (see the module docstring).
 
     `metadata` is called for the footer's provenance once the rows are written; `separators` gives the
-    file's field separators (counted beside the conversion, see `daemon.digest`); without it, no fast path.
+    file's field separators (counted beside the conversion, see `daemon.convert.digest`); without it, no fast path.
     """
     head = readers.csv_head(path, spec)
     if head is None:
@@ -270,7 +270,7 @@ def stream_fast(
     Clean means: polars' typed reader takes every value, every timestamp is read, and every record has
     the header's fields. polars refuses a record with too many fields, provided it parses the last
     column (so extra columns are parsed too), but fills one with too few with NULLs without a word; so
-    `separators()` (see `daemon.separators`) must be width - 1 for the header and for every row. The
+    `separators()` (see `daemon.convert.separators`) must be width - 1 for the header and for every row. The
     written file's footer then says the rest: as many rows as records, no NULL timestamp.
 
     The plan has no Python in it when it can (each Python step costs ~15-35 MiB of peak memory at 5M

@@ -6,13 +6,13 @@ background thread reads the file once while polars converts it, and whoever need
 for it. hashlib and NumPy release the GIL on large buffers, so the thread costs the conversion
 little more than the bytes it reads.
 
-`daemon.separators` counts them; a file that quotes other than RFC 4180's way has no count (None), and
+`daemon.convert.separators` counts them; a file that quotes other than RFC 4180's way has no count (None), and
 the fast path leaves it to the careful path.
 
 A one-shot export knows its large sources before it loads polars: `Prefetched.fork()` starts their
 digests in child processes then, so the reading, hashing and counting run on the other core while this
 process loads its libraries (~0.3 s), not beside the conversion. The first goes to the program's
-`Spare`, forked at its very start (see `daemon.program`), which has NumPy loaded by then.
+`Spare`, forked at its very start (see `daemon.cli.program`), which has NumPy loaded by then.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from daemon.separators import Separators
+    from daemon.convert.separators import Separators
 
 CHUNK_BYTES = 4 * 1024 * 1024
 PREFETCH_MIN_BYTES = 1024 * 1024  # smaller sources are read in milliseconds: not worth a process
@@ -155,7 +155,7 @@ class Digest:
         self.changed = file_version(self.before) != self.version
 
     def _hash_and_count(self) -> tuple[hashlib._Hash, Separators]:
-        from daemon.separators import Separators  # imported here, on this thread: NumPy loads in ~0.15 s
+        from daemon.convert.separators import Separators  # imported here, on this thread: NumPy loads in ~0.15 s
 
         sha = hashlib.sha256()
         counter = Separators(CHUNK_BYTES)
@@ -191,7 +191,7 @@ class Spare:
             try:
                 os.close(request_write)
                 os.close(reply_read)
-                from daemon import separators  # noqa: F401  NumPy, while the parent loads polars
+                from daemon.convert import separators  # noqa: F401  NumPy, while the parent loads polars
 
                 with os.fdopen(request_read, "rb") as requests:
                     path = requests.read().decode()

@@ -13,10 +13,10 @@ from typing import Any
 
 import duckdb
 
+from daemon.convert.writer import read_metadata
 from daemon.settings import Settings
 from daemon.specs import DATASETS, REJECTS_COLUMNS, REJECTS_VIEW, Column
-from daemon.state import State
-from daemon.writer import read_metadata
+from daemon.state.database import State
 
 VALIDATION_QUERY = """
 SELECT

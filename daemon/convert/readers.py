@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from daemon.coerce import ERROR, LINE, RAW, RECORD, RawTable
+from daemon.convert.coerce import ERROR, LINE, RAW, RECORD, RawTable
 from daemon.errors import SchemaMismatch, UnreadableInput
 from daemon.specs import DatasetSpec
 

@@ -1,0 +1,1 @@
+"""Reading the datasets: DuckDB views and queries, health, the HTML report."""

@@ -1,0 +1,1 @@
+"""The always-on daemon: the loop, the watcher, the sweep's scheduler, retries, alerts."""

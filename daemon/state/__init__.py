@@ -1,0 +1,1 @@
+"""What the exporter remembers between runs: the SQLite state, locks, the heartbeat."""
