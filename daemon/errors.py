@@ -10,16 +10,18 @@
     ├── TransientIOError          an OS-level failure that may succeed on retry
     │   ├── SourceChanged         the source changed or vanished while it was read
     │   └── NoSpace               the output's file system is full (retried until space is freed)
-    ├── OutputError               the output folder cannot be written (permissions, no space)
+    ├── OutputError               the output folder cannot be written (permissions, read-only)
     ├── Abandoned                 a conversion was abandoned (timeout or shutdown); nothing was written
     └── AlreadyRunning            another process holds the lock for this root
 
-Only the CLI edge turns these into a one-line message and an exit code.
+`map_error` is the one place an OSError, or a polars or DuckDB error that wraps one, becomes a node
+of this tree. Only the CLI edge turns these into a one-line message and an exit code.
 """
 
 from __future__ import annotations
 
 import errno
+from typing import Literal
 
 
 class ExporterError(Exception):
@@ -78,18 +80,51 @@ class AlreadyRunning(ExporterError):
     """Another parquet-exporter process holds the lock for this root."""
 
 
-_TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EBUSY, errno.EIO, errno.EINTR, errno.ETIMEDOUT}
+_TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EBUSY, errno.EIO, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE}
+# What polars and DuckDB keep of an OSError in their own exceptions: the text, not the errno.
+_ENGINE_TEXT = (
+    ("No space left", errno.ENOSPC),
+    ("ENOSPC", errno.ENOSPC),
+    ("Disk quota exceeded", errno.EDQUOT),
+    ("Permission denied", errno.EACCES),
+    ("Read-only file system", errno.EROFS),
+    ("Input/output error", errno.EIO),
+)
+
+Side = Literal["reading", "writing"]
 
 
-def from_os_error(exc: OSError, what: str) -> ExporterError:
-    """Map an OSError met while doing `what` to the most specific exporter error."""
-    detail = exc.strerror or str(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+def map_error(exc: BaseException, what: str, *, side: Side) -> ExporterError | None:
+    """The exporter error an OS failure met while `what` means, or None when `exc` is not the OS's doing.
+
+    `side` says whose file it was: reading a source (a permission problem or a vanished file is that
+    input's) or writing an output (a permission problem is the output folder's; a vanished folder is
+    retried). An engine error (polars, DuckDB) counts as an OS failure when its text names one.
+    """
+    if isinstance(exc, ExporterError):
+        return exc
+    if isinstance(exc, OSError):
+        code, detail = exc.errno, exc.strerror or str(exc) or type(exc).__name__
+    else:
+        text = str(exc)
+        found = next((c for marker, c in _ENGINE_TEXT if marker in text), None)
+        if found is None:
+            return None
+        code, detail = found, (text.splitlines() or [type(exc).__name__])[0]
+    if code in (errno.ENOSPC, errno.EDQUOT):
         return NoSpace(f"{what}: no space left on device")
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputError(f"{what}: {detail}")
-    if exc.errno == errno.ENOENT:
-        return SourceChanged(f"{what}: file vanished")
-    if exc.errno in _TRANSIENT_ERRNOS:
+    if code in _TRANSIENT_ERRNOS:
         return TransientIOError(f"{what}: {detail}")
-    return TransientIOError(f"{what}: {detail}")
+    if side == "reading":
+        if code == errno.ENOENT:
+            return SourceChanged(f"{what}: the file vanished before it could be read")
+        if code in (errno.EACCES, errno.EPERM):
+            return UnreadableInput("permission denied reading the source")
+        if code == errno.EISDIR:
+            return UnreadableInput("is a directory")
+        if code == errno.ELOOP:
+            return UnreadableInput("a symbolic link loop (too many levels of symbolic links)")
+        return UnreadableInput(f"{what}: {detail}")
+    if code == errno.ENOENT:
+        return TransientIOError(f"{what}: the output folder vanished")
+    return OutputError(f"{what}: {detail}")

@@ -87,6 +87,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return self.path(self.state_dir)
 
     @property
+    def state_file(self) -> Path:
+        """The SQLite state database (the one place its name is spelled)."""
+        return self.state_path / "state.db"
+
+    def relative(self, path: Path) -> str:
+        """`path` as the state and the log name it: relative to the root when it is under it."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    @property
     def log_path(self) -> Path:
         return self.path(self.log_file)
 

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from daemon.cli.logview import rotated_files
-from daemon.service.loop import read_heartbeat
+from daemon.state.heartbeat import read_heartbeat
 
 SETTLE_SECONDS = 0.3
 HEARTBEAT_SECONDS = 0.2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from daemon.analytics.report import build, write_report
+from daemon.analytics.report import build, refresh_after_sweep, write_report
 from daemon.service.loop import Service
 from daemon.settings import Settings, resolve
 from tests.conftest import ExportedRoot, RunCli, WriteCsv
@@ -106,7 +106,7 @@ def test_the_daemon_refreshes_the_report_after_a_sweep(root: Path, write_daily: 
     write_daily("20251028")
     settings = resolve({"root": root, "report_after_sweep": True, "nice": 0}, env={})
     with capture_logs() as logs:
-        Service(settings).run(once=True)
+        Service(settings, after_sweep=refresh_after_sweep).run(once=True)
     assert ["report.written"] == [e["event"] for e in logs if e["event"].startswith("report.")]
     assert "queries-per-day" in drawn(settings.report_path.read_text(encoding="utf-8"))
 

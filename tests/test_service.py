@@ -588,7 +588,7 @@ def test_abandoned_conversion_is_recorded_once(
     service = Service(settings, source=source)
     with capture_logs() as logs, running(service, source):
         join_convert_threads()  # the abandoned attempt runs to its end while the daemon keeps going
-        with State(settings.state_path / "state.db", readonly=True) as state:
+        with State(settings.state_file, readonly=True) as state:
             runs = [(r["outcome"], r["error"]) for r in state.runs()]
             record = state.source(rel(settings, path))
     assert [("failed", "conversion ran past 0.2 s and was abandoned")] == runs
@@ -629,7 +629,7 @@ def test_abandoned_conversion_does_not_overwrite_a_later_success(
         source.push(path)
         wait_for(lambda: service.counters.written, what="the conversion of the new content")
         join_convert_threads()
-        with State(settings.state_path / "state.db", readonly=True) as state:
+        with State(settings.state_file, readonly=True) as state:
             failures = state.failures()
             outcomes = sorted(str(r["outcome"]) for r in state.runs())
     assert [] == failures

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from daemon.convert.quality import Quality
-from daemon.service.loop import heartbeat_age, read_heartbeat
 from daemon.settings import Settings
 from daemon.specs import QUERY_PERF
 from daemon.state.database import State
+from daemon.state.heartbeat import heartbeat_age, read_heartbeat
 from daemon.timeutil import next_sweep, parse_sweep_time, partition_dir, zone
 
 OK, WARNING, CRITICAL = 0, 1, 2
@@ -78,7 +78,7 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
     yesterday = (now.astimezone(tz) - dt.timedelta(days=1)).date()
     key = yesterday.strftime("%Y%m%d")
     expected = settings.output_path / QUERY_PERF.name / partition_dir(yesterday) / QUERY_PERF.output_name(key)
-    state_file = settings.state_path / "state.db"
+    state_file = settings.state_file
     files = rows = 0
     reductions: list[float] = []
     failures: list[dict[str, Any]] = []

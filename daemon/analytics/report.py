@@ -27,9 +27,12 @@ import duckdb
 from daemon import __version__
 from daemon.analytics.views import connect
 from daemon.errors import ExporterError, OutputError
+from daemon.logconfig import get_logger
 from daemon.settings import Settings
 from daemon.state.database import State
 from daemon.timeutil import zone
+
+log = get_logger()
 
 TOP_N = 15
 MAX_METRICS = 6
@@ -109,6 +112,12 @@ def write_report(settings: Settings, out: Path | None = None, days: int | None =
 
 
 # ------------------------------------------------------------------------------------------ data
+def refresh_after_sweep(settings: Settings) -> None:
+    """The daemon's after-sweep hook (with `report_after_sweep`): rewrite the report and log it."""
+    written = write_report(settings)
+    log.info("report.written", path=settings.relative(written.path), bytes=written.bytes, seconds=written.seconds)
+
+
 def window(con: duckdb.DuckDBPyConnection, settings: Settings, days: int, now: dt.datetime | None = None) -> Window:
     """The `days` days ending on the newest day with data (today when there is none)."""
     if days <= 0:
@@ -375,7 +384,7 @@ def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.da
     ]
     daily: list[tuple[Any, ...]] = []
     by_dataset: list[tuple[Any, ...]] = []
-    state_file = settings.state_path / "state.db"
+    state_file = settings.state_file
     if state_file.exists():
         with State(state_file, readonly=True) as state:
             daily = state.daily_runs(w.runs_since.isoformat())
@@ -448,7 +457,7 @@ def _quality(settings: Settings, w: Window, go: Any) -> Section:
     section = Section("Data quality", intro="Measured on every written file (see README, Data quality).")
     daily: list[tuple[Any, ...]] = []
     latest: list[dict[str, Any]] = []
-    state_file = settings.state_path / "state.db"
+    state_file = settings.state_file
     if state_file.exists():
         with State(state_file, readonly=True) as state:
             daily = state.daily_quality(w.runs_since.isoformat())

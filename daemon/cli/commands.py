@@ -145,7 +145,7 @@ def export(
             backups=settings.log_backups,
         )
         printer = _Printer(as_json=as_json, dry_run=dry_run)
-        state_file = settings.state_path / "state.db"
+        state_file = settings.state_file
         try:
             if dry_run:
                 state = State(state_file, readonly=True) if state_file.exists() else None
@@ -277,7 +277,7 @@ def validate(settings: Settings) -> int:
     from daemon.analytics.views import validate as run_validation
     from daemon.state.database import State
 
-    state_file = settings.state_path / "state.db"
+    state_file = settings.state_file
     state = State(state_file, readonly=True) if state_file.exists() else None
     try:
         result = run_validation(settings, state)
@@ -351,6 +351,7 @@ def run(settings: Settings, once: bool) -> int:
     import signal
 
     from daemon import logconfig
+    from daemon.analytics.report import refresh_after_sweep
     from daemon.errors import ConfigError
     from daemon.service.loop import Service
 
@@ -365,7 +366,7 @@ def run(settings: Settings, once: bool) -> int:
         backups=settings.log_backups,
         stderr_level="error",
     )
-    service = Service(settings)
+    service = Service(settings, after_sweep=refresh_after_sweep)
 
     def stop(signum: int, _: object) -> None:
         service.request_stop()

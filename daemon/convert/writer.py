@@ -18,7 +18,7 @@ from typing import TypedDict
 
 import polars as pl
 
-from daemon.errors import Abandoned, ExporterError, OutputError, from_os_error
+from daemon.errors import Abandoned, ExporterError, OutputError, map_error
 from daemon.settings import Codec, Settings
 from daemon.specs import DatasetSpec
 
@@ -94,24 +94,11 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
-_OS_FAILURE_TEXT = ("No space left", "ENOSPC", "Permission denied", "Read-only file system", "Input/output error")
-
-
-def is_os_failure(exc: BaseException) -> bool:
-    """Whether an engine error is the operating system's (disk, permissions), not the data's."""
-    return isinstance(exc, OSError) or any(marker in str(exc) for marker in _OS_FAILURE_TEXT)
-
-
-def map_engine_error(exc: Exception, what: str) -> ExporterError:
-    """Polars and DuckDB report OS failures as their own exceptions; recover the OS meaning."""
-    if isinstance(exc, OSError):
-        return from_os_error(exc, what)
-    text = str(exc)
-    if "No space left" in text or "ENOSPC" in text:
-        return from_os_error(OSError(errno.ENOSPC, "No space left on device"), what)
-    if "Permission denied" in text or "Read-only file system" in text:
-        return OutputError(f"{what}: {text.splitlines()[0]}")
-    return OutputError(f"{what}: {text.splitlines()[0] if text else type(exc).__name__}")
+def engine_error(exc: BaseException, what: str) -> ExporterError:
+    """An error met while writing an output: the OS's meaning when there is one (see `map_error`), else
+    an OutputError with the engine's first line."""
+    text = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return map_error(exc, what, side="writing") or OutputError(f"{what}: {text}")
 
 
 def write_atomic(
@@ -132,7 +119,7 @@ def write_atomic(
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise from_os_error(exc, what) from None
+        raise engine_error(exc, what) from None
     tmp = temporary_name(dest)
     staged = tmp.with_name(tmp.name + "-stage")
     try:
@@ -147,7 +134,7 @@ def write_atomic(
     except ExporterError:
         raise
     except Exception as exc:  # noqa: BLE001 - engine errors are mapped to the error tree
-        raise map_engine_error(exc, what) from None
+        raise engine_error(exc, what) from None
     finally:
         for leftover in (tmp, staged):
             try:

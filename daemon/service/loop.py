@@ -8,8 +8,6 @@ twice at once. `run(once=True)` does the start-up work (clean, sweep), drains an
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import json
 import os
 import queue
 import threading
@@ -18,35 +16,26 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_when_event_set,
-    wait_random_exponential,
-)
-
 from daemon import __version__
 from daemon.convert.exporter import Exporter, Outcome
 from daemon.convert.inputs import InputFile, classify, discover
+from daemon.convert.ledger import Ledger
 from daemon.convert.writer import clean_temporaries
-from daemon.errors import Abandoned, ExporterError, TransientIOError
 from daemon.logconfig import get_logger
 from daemon.service.alerts import Alerter, host_label
+from daemon.service.attempt import Attempts
 from daemon.service.scheduler import SweepScheduler
 from daemon.service.watcher import EventKind, EventSource, Settler, WatchdogSource, stat_signature
 from daemon.settings import Settings
 from daemon.state.database import State, now_utc
+from daemon.state.heartbeat import write_heartbeat
 from daemon.state.locks import daemon_lock, export_lock_nowait
 
 log = get_logger()
 
-SHUTDOWN_GRACE_SECONDS = 5.0
 LOOP_STEP_SECONDS = 0.05
 IDLE_WAIT_SECONDS = 0.5
 ERROR_PAUSE_SECONDS = 1.0
-DEFERRED_RETRY_CAP_SECONDS = 3600.0
 HEALTH_CHECK_SECONDS = 60.0  # how often the daemon re-judges its health for alerts (and after every sweep)
 
 
@@ -99,6 +88,7 @@ class Service:
         *,
         source: EventSource | None = None,
         clock: Callable[[], float] = time.monotonic,
+        after_sweep: Callable[[Settings], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -111,10 +101,10 @@ class Service:
         self.last_event: str | None = None
         self.last_sweep: str | None = None
         self.scheduler: SweepScheduler | None = None
-        self.exporter: Exporter | None = None
+        self.after_sweep = after_sweep  # the CLI's hook (the HTML report): the service never imports it
+        self.ledger: Ledger | None = None
+        self.attempts: Attempts | None = None
         self._next_heartbeat = 0.0
-        # inputs whose transient failure outlasted the in-place retries: path -> (due, times deferred)
-        self._deferred: dict[Path, tuple[float, int]] = {}
         self.alerter = Alerter.from_settings(settings)
         self.health_level: int | None = None  # the last judged level; the first judgement is the baseline
         self._next_health = 0.0
@@ -135,8 +125,17 @@ class Service:
     def run(self, *, once: bool = False) -> Counters:
         """Run until stopped (or, with `once`, until the start-up sweep is done)."""
         settings = self.settings
-        with daemon_lock(settings.state_path), State(settings.state_path / "state.db") as state:
-            self.exporter = Exporter(settings, state)
+        with daemon_lock(settings.state_path), State(settings.state_file) as state:
+            exporter = Exporter(settings, state)
+            self.ledger = exporter.ledger
+            self.attempts = Attempts(
+                settings,
+                exporter,
+                stop_event=self.stop_event,
+                clock=self.clock,
+                tick=self._heartbeat,
+                on_retry=self._count_retry,
+            )
             self._lower_priority()
             removed: list[Path] = []
             with export_lock_nowait(settings.state_path) as held:
@@ -243,121 +242,40 @@ class Service:
         log.warning("source.deleted", source=self._rel(path), detail="its Parquet output, if any, is kept")
 
     def _rel(self, path: Path) -> str:
-        assert self.exporter is not None
-        return self.exporter.rel(path)
+        return self.settings.relative(path)
+
+    def _count_retry(self) -> None:
+        self.counters.retries += 1
 
     # converting --------------------------------------------------------------------------------
     def convert(self, item: InputFile) -> Outcome:
-        """Convert one input with retries for transient failures; always returns an outcome."""
-        assert self.exporter is not None
-        exporter = self.exporter
-
-        def before_sleep(state: RetryCallState) -> None:
-            self.counters.retries += 1
-            exc = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "export.retry",
-                source=self._rel(item.path),
-                attempt=state.attempt_number,
-                wait_s=round(state.upcoming_sleep, 2),
-                error=str(exc),
-            )
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.settings.retry_attempts) | stop_when_event_set(self.stop_event),
-            wait=wait_random_exponential(multiplier=0.2, max=self.settings.retry_max_wait_seconds),
-            retry=retry_if_exception_type(TransientIOError),
-            before_sleep=before_sleep,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        before = exporter.state.source(self._rel(item.path)) if exporter.state is not None else None
-        try:
-            outcome: Outcome = retrying(self._convert_once, item)
-        except ExporterError as exc:
-            outcome = exporter.record_failure(item, exc)
+        """Convert one input under the daemon's rules (see `daemon.service.attempt`); always returns an outcome."""
+        assert self.attempts is not None
+        assert self.ledger is not None
+        failed_before = self.ledger.failed_before(item)
+        outcome = self.attempts.convert(item)
         self.counters.add(outcome)
-        self._alert_outcome(outcome, failed_before=before is not None and before.status == "failed")
-        self._defer_if_transient(item, outcome)
+        self._alert_outcome(outcome, failed_before=failed_before)
+        self.attempts.defer(item, outcome)
         return outcome
-
-    def _defer_if_transient(self, item: InputFile, outcome: Outcome) -> None:
-        """A transient failure (a full disk, a busy file) is tried again later, with a growing delay."""
-        if outcome.status != "failed" or not outcome.transient or self.stop_event.is_set():
-            self._deferred.pop(item.path, None)
-            return
-        times = self._deferred.get(item.path, (0.0, 0))[1] + 1
-        delay = min(max(self.settings.retry_max_wait_seconds, 0.01) * 2 ** (times - 1), DEFERRED_RETRY_CAP_SECONDS)
-        self._deferred[item.path] = (self.clock() + delay, times)
-        log.warning("export.retry_later", source=self._rel(item.path), in_seconds=round(delay, 2), deferred=times)
 
     def _run_deferred(self) -> None:
-        now = self.clock()
-        for path, (due, _) in list(self._deferred.items()):
-            if due > now or self.stop_event.is_set():
-                continue
+        assert self.attempts is not None
+        for path in self.attempts.due():
+            if self.stop_event.is_set():
+                return
             item = classify(path, self.settings)
             if item is None or stat_signature(path) is None:
-                self._deferred.pop(path, None)
+                self.attempts.forget(path)
                 continue
             self.convert(item)
-
-    def _sleep(self, seconds: float) -> None:
-        self.stop_event.wait(seconds)
-
-    def _convert_once(self, item: InputFile) -> Outcome:
-        """One attempt, in a thread so a timeout or a stop can abandon it without publishing anything."""
-        assert self.exporter is not None
-        exporter = self.exporter
-        cancel = threading.Event()
-        box: dict[str, object] = {}
-
-        def work() -> None:
-            try:
-                box["outcome"] = exporter.convert(item, raise_transient=True, cancel=cancel)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-                box["error"] = exc
-
-        with self._export_lock():
-            thread = threading.Thread(target=work, name="convert", daemon=True)
-            thread.start()
-            started = self.clock()
-            stop_seen: float | None = None
-            while thread.is_alive():
-                thread.join(0.05)
-                self._heartbeat()
-                now = self.clock()
-                if self.stop_event.is_set() and stop_seen is None:
-                    stop_seen = now
-                if now - started > self.settings.conversion_timeout:
-                    cancel.set()
-                    raise Abandoned(f"conversion ran past {self.settings.conversion_timeout:g} s and was abandoned")
-                if stop_seen is not None and now - stop_seen > SHUTDOWN_GRACE_SECONDS:
-                    cancel.set()
-                    raise Abandoned("daemon stopping: conversion abandoned, nothing written")
-        if "error" in box:
-            raise box["error"]  # type: ignore[misc]
-        outcome = box["outcome"]
-        assert isinstance(outcome, Outcome)
-        return outcome
-
-    @contextlib.contextmanager
-    def _export_lock(self):  # type: ignore[no-untyped-def]
-        """Take the export lock, waiting for a manual `export` to finish but staying stoppable."""
-        while True:
-            with export_lock_nowait(self.settings.state_path) as held:
-                if held:
-                    yield
-                    return
-            if self.stop_event.wait(0.1):
-                raise Abandoned("daemon stopping while waiting for a manual export")
 
     # sweeping ----------------------------------------------------------------------------------
     def sweep(self, reason: str, *, retry_failed: bool = False) -> SweepResult:
         """Reconcile every input against its output: a `stat` for unchanged inputs, a conversion otherwise."""
-        assert self.exporter is not None
-        state = self.exporter.state
-        assert state is not None
+        assert self.ledger is not None
+        assert self.ledger.state is not None
+        ledger, state = self.ledger, self.ledger.state
         result = SweepResult(reason)
         started = time.perf_counter()
         log.info("sweep.started", reason=reason)
@@ -365,7 +283,7 @@ class Service:
             if self.stop_event.is_set():
                 break
             result.inputs += 1
-            if self._unchanged(item, state, retry_failed):
+            if ledger.unchanged(item, retry_failed=retry_failed):
                 result.unchanged += 1
                 continue
             outcome = self.convert(item)
@@ -427,27 +345,13 @@ class Service:
         return level
 
     def write_report(self) -> None:
-        """Rewrite the HTML report (report_after_sweep); a failure is logged, never stops the daemon."""
-        from daemon.analytics.report import write_report
-
+        """Run the after-sweep hook (the CLI passes the HTML report); a failure is logged, never fatal."""
+        if self.after_sweep is None:
+            return
         try:
-            written = write_report(self.settings)
+            self.after_sweep(self.settings)
         except Exception as exc:  # noqa: BLE001 - the report is a view: the daemon's work is the exports
             log.error("report.failed", error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            return
-        log.info("report.written", path=self._rel(written.path), bytes=written.bytes, seconds=written.seconds)
-
-    def _unchanged(self, item: InputFile, state: State, retry_failed: bool) -> bool:
-        record = state.source(self._rel(item.path))
-        signature = stat_signature(item.path)
-        if record is None or signature is None or (record.size, record.mtime_ns) != signature:
-            return False
-        if record.status == "failed":
-            return not retry_failed
-        if not record.output or not (self.settings.root / record.output).exists():
-            return False
-        output = state.output(record.output)
-        return output is not None and output.schema_version == item.spec.schema_version
 
     # heartbeat ---------------------------------------------------------------------------------
     def _heartbeat(self, *, force: bool = False, running: bool = True) -> None:
@@ -468,34 +372,3 @@ class Service:
             "counters": asdict(self.counters),
         }
         write_heartbeat(self.settings.state_path, document)
-
-
-def heartbeat_path(state_dir: Path) -> Path:
-    return state_dir / "heartbeat.json"
-
-
-def write_heartbeat(state_dir: Path, document: dict[str, object]) -> None:
-    path = heartbeat_path(state_dir)
-    tmp = path.with_name(f".heartbeat.json.tmp-{os.getpid()}")
-    with contextlib.suppress(OSError):
-        tmp.write_text(json.dumps(document), encoding="utf-8")
-        os.replace(tmp, path)
-
-
-def read_heartbeat(state_dir: Path) -> dict[str, object] | None:
-    try:
-        data = json.loads(heartbeat_path(state_dir).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def heartbeat_age(document: dict[str, object], now: dt.datetime | None = None) -> float | None:
-    updated = document.get("updated")
-    if not isinstance(updated, str):
-        return None
-    try:
-        at = dt.datetime.fromisoformat(updated.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return ((now or dt.datetime.now(dt.UTC)) - at).total_seconds()
