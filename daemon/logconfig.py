@@ -13,23 +13,8 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+import structlog
 
-def _load_structlog() -> Any:
-    """structlog, loaded without rich: structlog.dev imports rich's console and traceback modules when rich
-    is installed (~60 ms of every start) for a console renderer this program never uses. rich is hidden
-    only while structlog loads (a None in sys.modules makes `import rich` fail), then found as usual."""
-    if "structlog" in sys.modules or "rich" in sys.modules:
-        import structlog as loaded
-    else:
-        sys.modules["rich"] = None  # type: ignore[assignment]
-        try:
-            import structlog as loaded
-        finally:
-            del sys.modules["rich"]
-    return loaded
-
-
-structlog = _load_structlog()
 LOGGER_NAME = "parquet_exporter"
 FOREIGN_LOGGERS = ("apscheduler", "watchdog")
 _FIRST = ("timestamp", "level", "event")

@@ -145,12 +145,12 @@ def test_kill_9_in_the_middle_of_the_startup_sweep_then_one_run_exports_every_ro
 CRASH_BEFORE_REJECTS = textwrap.dedent(
     """
     import os, sys
-    from daemon.convert.exporter import Exporter
+    from daemon.convert.ledger import Ledger
 
     def crash(*args, **kwargs):
         os._exit(137)  # as kill -9 would: no cleanup, no flush
 
-    Exporter._write_rejects = crash
+    Ledger.write_rejects = crash
     from daemon.cli.commands import main
     sys.exit(main(["export", "--historical", "--root", sys.argv[1]]))
     """

@@ -155,7 +155,7 @@ class Digest:
         self.changed = file_version(self.before) != self.version
 
     def _hash_and_count(self) -> tuple[hashlib._Hash, Separators]:
-        from daemon.convert.separators import Separators  # imported here, on this thread: NumPy loads in ~0.15 s
+        from daemon.convert.separators import Separators  # here, on this thread: NumPy loads off the main one
 
         sha = hashlib.sha256()
         counter = Separators(CHUNK_BYTES)
@@ -174,8 +174,8 @@ def _reply(fd: int, digest: Digest) -> None:
 class Spare:
     """A child forked when the program starts, before it loads even its command line: it loads NumPy at
     once, then digests the one path it is given (`assign`), or is stopped when none is (`close`).
-    Forked ~0.1 s earlier than a digest can be (the path is known only once settings and inputs are),
-    so NumPy's import is off the conversion's time too."""
+    Forked before a digest could be (the path is known only once settings and inputs are), so NumPy's
+    import is off the conversion's time too (BENCHMARKS.md, "Goal 1")."""
 
     def __init__(self, pid: int, request: int, reply: int) -> None:
         self._child: tuple[int, int, int] | None = (pid, request, reply)

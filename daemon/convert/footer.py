@@ -3,8 +3,8 @@
 The footer is a Thrift compact-protocol `FileMetaData` (parquet-format's parquet.thrift) followed by
 its 4-byte length and `PAR1`. This decodes it generically into {field id: value} and picks out what
 the quality checks need: per row group and column the row count, null count and min/max, decoded for
-the physical types the datasets use. Reading it costs about a millisecond; importing DuckDB, whose
-`parquet_metadata()` gives the same, costs ~150 ms on a CSV export's path that otherwise avoids it.
+the physical types the datasets use. Reading it is cheap; importing DuckDB, whose `parquet_metadata()`
+gives the same, would be a large cost on a CSV export's path that otherwise avoids it (BENCHMARKS.md).
 """
 
 from __future__ import annotations

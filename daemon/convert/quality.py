@@ -27,7 +27,7 @@ from daemon.timeutil import parse_week_key, zone
 # Columns holding a duration: a negative value is a producer's bug, never a real measurement.
 DURATION_SUFFIX = "_ms"
 FIXED_WIDTH = ("TIMESTAMP", "DOUBLE", "BIGINT", "BOOLEAN", "DATE")
-BATCH_ROWS = 1_000_000  # rows hashed and compared at a time by the duplicate check (~16 MB of keys)
+BATCH_ROWS = 1_000_000  # rows hashed and compared at a time by the duplicate check (bounds its memory)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Counting a CSV's field separators (the commas outside quoted fields) at memory speed with NumPy.
 
-The CSV fast path (see `pipeline.stream_fast`) may only take a file whose every record has the
+The CSV fast path (see `daemon.convert.csv.fast.stream_fast`) may only take a file whose every record has the
 header's number of fields. polars refuses a record with too many (when it parses the last column), but
 fills one with too few with NULLs without a word; so no record may have fewer separators than the
 header, and with none having more, that holds exactly when the file's separators are the header's
@@ -13,12 +13,6 @@ no count. Only a few numbers are carried from one chunk to the next, so memory s
 """
 
 from __future__ import annotations
-
-import os
-
-# NumPy is used here for comparisons and counts only, never for linear algebra: one BLAS thread halves its
-# import (~0.09 -> ~0.05 s), which runs on the digest's thread while polars converts.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 

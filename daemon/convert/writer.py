@@ -174,10 +174,10 @@ def parquet_options(settings: Settings, source_bytes: int) -> ParquetOptions:
     )
 
 
-# Below this source size a strong zstd level costs milliseconds: 12 makes a 2,000-row daily file 3% smaller
-# than 4 does, and as small as 19 in 60% of its time (19 took 5x as long as 9 at 20,000 rows, for 2%).
+# Below this source size a strong level costs little and makes small files smaller; above it a light level
+# keeps large exports fast. The levels were chosen by measurement (BENCHMARKS.md, "Compression").
 SMALL_SOURCE_BYTES = 4 * 1024 * 1024
-_AUTO_LEVELS = {"zstd": (12, 4), "gzip": (9, 6), "brotli": (9, 5)}  # zstd 4: 1.7% smaller than 3, as fast here
+_AUTO_LEVELS = {"zstd": (12, 4), "gzip": (9, 6), "brotli": (9, 5)}
 
 
 def compression_level(settings: Settings, source_bytes: int) -> int | None:

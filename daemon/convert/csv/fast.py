@@ -66,8 +66,8 @@ def stream_fast(
     `separators()` (see `daemon.convert.separators`) must be width - 1 for the header and for every row. The
     written file's footer then says the rest: as many rows as records, no NULL timestamp.
 
-    The plan has no Python in it when it can (each Python step costs ~15-35 MiB of peak memory at 5M
-    rows): timestamps in the common `...Z` form are typed natively (the producer's first row decides;
+    The plan has no Python in it when it can (each Python step adds to the peak memory; BENCHMARKS.md has
+    the figures): timestamps in the common `...Z` form are typed natively (the producer's first row decides;
     a later row in another form makes the file decline), and where the zone's offset is steady for half
     a year either side of the first row's month the date is the instant plus the offset (the written span must
     then be steady too, or the file declines). A `;`, tab or `|` file, or a file with no rows, is left to
@@ -167,7 +167,7 @@ def _timestamps(
 
     Native for the common form, else (or with extra columns, which must be parsed too)
     `coerce.parse_timestamps` per batch. None when the file has no data row. The first row decides; it
-    comes from the head already read when it is there (a polars read of one row costs ~40 ms in a new
+    comes from the head already read when it is there (a polars read of one row is slow in a new
     process), else from polars.
     """
     at = head.header.positions["timestamp"]
