@@ -131,10 +131,7 @@ def export(
     spare = click.get_current_context().obj
     with Prefetched.fork(likely, spare if isinstance(spare, Spare) else None) as prefetched:
         from daemon import logconfig
-        from daemon.convert.exporter import Exporter, Mode, Selection
-        from daemon.convert.writer import clean_temporaries
-        from daemon.state.database import State
-        from daemon.state.locks import export_lock
+        from daemon.convert.exporter import Mode, Selection, export_once
 
         mode: Mode = "date" if date else "historical" if historical else "latest"
         selection = Selection(mode=mode, date=date, datasets=frozenset(datasets))
@@ -145,19 +142,16 @@ def export(
             backups=settings.log_backups,
         )
         printer = _Printer(as_json=as_json, dry_run=dry_run)
-        state_file = settings.state_file
         try:
-            if dry_run:
-                state = State(state_file, readonly=True) if state_file.exists() else None
-                report = Exporter(settings, state).export(
-                    selection, dry_run=True, on_item=printer.item, on_plan=printer.plan
-                )
-            else:
-                with export_lock(settings.state_path), State(state_file) as state:
-                    clean_temporaries(settings.output_path)  # what a killed run left; none is in flight now
-                    report = Exporter(settings, state, prefetched).export(
-                        selection, force=force, on_item=printer.item, on_plan=printer.plan
-                    )
+            report = export_once(
+                settings,
+                selection,
+                force=force,
+                dry_run=dry_run,
+                prefetched=prefetched,
+                on_item=printer.item,
+                on_plan=printer.plan,
+            )
         finally:
             printer.close()
             logconfig.shutdown()

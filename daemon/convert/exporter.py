@@ -35,13 +35,14 @@ from daemon.convert.source import (
     load_source,
     read_source,
 )
-from daemon.convert.writer import json_columns, publish, write_atomic
+from daemon.convert.writer import clean_temporaries, json_columns, publish, write_atomic
 from daemon.errors import ExporterError, InputError, SourceChanged, TooManyRejects, TransientIOError
 from daemon.logconfig import get_logger
 from daemon.settings import Settings
 from daemon.state.database import State, now_utc
+from daemon.state.locks import export_lock
 
-__all__ = ["ExportReport", "Exporter", "Mode", "Outcome", "Selection"]
+__all__ = ["ExportReport", "Exporter", "Mode", "Outcome", "Selection", "export_once"]
 
 log = get_logger()
 
@@ -262,6 +263,31 @@ class Exporter:
         except Exception as exc:  # noqa: BLE001 - quality is advice: the output is already published and correct
             log.warning("quality.failed", source=done.source, output=done.output, error=str(exc).splitlines()[0])
             return None
+
+
+def export_once(
+    settings: Settings,
+    selection: Selection,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    prefetched: Prefetched | None = None,
+    on_item: Callable[[Outcome], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> ExportReport:
+    """A one-shot export (the `export` command): under the export lock, with the state, after removing the
+    temporary files a killed run left (none is in flight while the lock is held). A dry run takes no lock,
+    reads the state when there is one and writes nothing."""
+    if dry_run:
+        state = State(settings.state_file, readonly=True) if settings.state_file.exists() else None
+        try:
+            return Exporter(settings, state).export(selection, dry_run=True, on_item=on_item, on_plan=on_plan)
+        finally:
+            if state is not None:
+                state.close()
+    with export_lock(settings.state_path), State(settings.state_file) as state:
+        clean_temporaries(settings.output_path)
+        return Exporter(settings, state, prefetched).export(selection, force=force, on_item=on_item, on_plan=on_plan)
 
 
 def _provenance(source: str, dataset: str, schema_version: int, src: Source) -> Callable[[], dict[str, str]]:

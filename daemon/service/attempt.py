@@ -25,6 +25,7 @@ from tenacity import (
 
 from daemon.convert.exporter import Exporter, Outcome
 from daemon.convert.inputs import InputFile
+from daemon.convert.ledger import Ledger
 from daemon.errors import Abandoned, ExporterError, TransientIOError
 from daemon.logconfig import get_logger
 from daemon.settings import Settings
@@ -43,6 +44,7 @@ class Attempts:
         self,
         settings: Settings,
         exporter: Exporter,
+        ledger: Ledger,
         *,
         stop_event: threading.Event,
         clock: Callable[[], float],
@@ -51,6 +53,7 @@ class Attempts:
     ) -> None:
         self.settings = settings
         self.exporter = exporter
+        self.ledger = ledger
         self.stop_event = stop_event
         self.clock = clock
         self.tick = tick  # called while an attempt runs (the heartbeat)
@@ -79,7 +82,7 @@ class Attempts:
         try:
             outcome: Outcome = retrying(self._once, item)
         except ExporterError as exc:
-            outcome = self.exporter.ledger.failed(item, exc, record=True)
+            outcome = self.ledger.failed(item, exc, record=True)
         return outcome
 
     def defer(self, item: InputFile, outcome: Outcome) -> None:

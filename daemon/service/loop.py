@@ -126,11 +126,11 @@ class Service:
         """Run until stopped (or, with `once`, until the start-up sweep is done)."""
         settings = self.settings
         with daemon_lock(settings.state_path), State(settings.state_file) as state:
-            exporter = Exporter(settings, state)
-            self.ledger = exporter.ledger
+            self.ledger = Ledger(settings, state)
             self.attempts = Attempts(
                 settings,
-                exporter,
+                Exporter(settings, state),
+                self.ledger,
                 stop_event=self.stop_event,
                 clock=self.clock,
                 tick=self._heartbeat,
