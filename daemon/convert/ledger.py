@@ -69,20 +69,24 @@ class Ledger:
 
     def current(self, out: Path, src: Source, spec: DatasetSpec, key: Key) -> str | None:
         """The hash check: why the existing output is current for this content, or None when it must be
-        (re)written. An output whose size is not the recorded one is reread from its footer."""
-        if not out.exists():
-            return None  # without waiting for a CSV's hash: a missing output is converted at once
-        sha256 = src.sha256
+        (re)written. Outputs are verified, not trusted: one whose size is not the recorded one has its footer
+        reread, and one that is missing, unreadable or not this content's is converted again
+        (`export.repaired` says so when the state had it as current)."""
         out_rel = self.settings.relative(out)
-        if self.state is not None:
-            record = self.state.output(out_rel)
-            if (
-                record
-                and record.source_sha256 == sha256
-                and record.schema_version == spec.schema_version
-                and _size(out) == record.parquet_bytes
-            ):
-                return ALREADY_EXISTS
+        record = self.state.output(out_rel) if self.state is not None else None
+        size = _size(out)
+        if size is None:
+            if record is not None and record.source_sha256 == src.sha256:
+                log.warning("export.repaired", output=out_rel, detail="the output is missing; converting again")
+            return None  # without waiting for a CSV's hash otherwise: a missing output is converted at once
+        sha256 = src.sha256
+        if (
+            record
+            and record.source_sha256 == sha256
+            and record.schema_version == spec.schema_version
+            and size == record.parquet_bytes
+        ):
+            return ALREADY_EXISTS
         meta = read_metadata(out)
         if meta.get("source_sha256") == sha256 and meta.get("schema_version") == str(spec.schema_version):
             if not self._rejects_written(spec, key, sha256, meta):
@@ -90,6 +94,13 @@ class Ledger:
             if self.writable:
                 self._backfill(out, out_rel, spec, meta)
             return ALREADY_EXISTS
+        if record is not None and record.source_sha256 == sha256 and record.schema_version == spec.schema_version:
+            detail = "unreadable" if not meta else "not this source's content"
+            log.warning(
+                "export.repaired",
+                output=out_rel,
+                detail=f"the output is {detail} ({size:,} bytes, {record.parquet_bytes:,} recorded); converting again",
+            )
         return None
 
     def owner_elsewhere(self, item: InputFile, out: Path) -> str | None:
