@@ -18,14 +18,17 @@ import pytest
 from structlog.testing import capture_logs
 
 import daemon.convert.exporter
+import daemon.service.attempt
 import daemon.service.loop
-from daemon.convert.exporter import Exporter, Outcome, SourceBytes
+from daemon.convert.exporter import Exporter, Outcome
 from daemon.convert.inputs import InputFile
+from daemon.convert.source import SourceBytes
 from daemon.errors import AlreadyRunning, SourceChanged, TransientIOError
-from daemon.service.loop import Counters, Service, read_heartbeat
+from daemon.service.loop import Counters, Service
 from daemon.service.watcher import EventKind, EventSink
 from daemon.settings import Settings
 from daemon.state.database import State
+from daemon.state.heartbeat import read_heartbeat
 from daemon.state.locks import export_lock
 from tests.conftest import WriteCsv
 
@@ -471,7 +474,7 @@ def test_stop_abandons_a_long_conversion_within_the_grace_time(
     fast_settings: Settings, write_daily: WriteCsv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """request_stop() during a slow conversion returns after the grace time without publishing anything."""
-    monkeypatch.setattr(daemon.service.loop, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(daemon.service.attempt, "SHUTDOWN_GRACE_SECONDS", 0.2)
     slow_exporter(monkeypatch, 1.0)
     write_daily(DAY)
     source = ScriptedSource()
