@@ -16,8 +16,8 @@ import pytest
 from structlog.testing import capture_logs
 
 import daemon.service.loop
-from daemon.convert import readers
 from daemon.convert.coerce import REASON, coerce
+from daemon.convert.csv.records import read_csv_records
 from daemon.convert.exporter import Exporter, Selection
 from daemon.service.loop import Service
 from daemon.service.scheduler import SweepScheduler
@@ -25,6 +25,7 @@ from daemon.settings import Settings, resolve
 from daemon.specs import INDEX_ADVISOR, QUERY_PERF
 from daemon.timeutil import local_date, next_sweep
 from tests.conftest import HEADER, RunCli
+from tests.csvconvert import convert_bytes
 from tests.test_service import ScriptedSource, running, wait_for
 
 UTC = dt.UTC
@@ -187,7 +188,7 @@ def test_daemon_that_slept_through_the_sweep_sweeps_once_on_waking(
 def test_naive_berlin_timestamps_around_dst_are_read_as_berlin_wall_time(text: str, expected: dt.datetime) -> None:
     """With source_timezone Europe/Berlin a naive timestamp is Berlin wall time; in the repeated hour it is
     the first occurrence, and an explicit offset picks the second."""
-    result = coerce(readers.read_csv(csv_with([text]), QUERY_PERF), QUERY_PERF, "Europe/Berlin", "Europe/Berlin")
+    result = convert_bytes(csv_with([text]), QUERY_PERF, "Europe/Berlin", "Europe/Berlin")
     assert [] == result.bad[REASON].to_list()
     assert [expected.replace(tzinfo=None)] == result.good["timestamp"].to_list()
 
@@ -197,7 +198,7 @@ def test_naive_berlin_timestamp_in_the_dst_gap_is_rejected_not_guessed(text: str
     """A naive Berlin wall time that never happened (the spring gap) is a rejected row naming the value,
     not silently moved to a neighbouring hour."""
     data = csv_with(["2025-03-30T01:30:00", text])
-    result = coerce(readers.read_csv(data, QUERY_PERF), QUERY_PERF, "Europe/Berlin", "Europe/Berlin")
+    result = convert_bytes(data, QUERY_PERF, "Europe/Berlin", "Europe/Berlin")
     assert ["h0"] == result.good["query_hash"].to_list()
     [reason] = result.bad[REASON].to_list()
     assert text in reason
@@ -205,7 +206,7 @@ def test_naive_berlin_timestamp_in_the_dst_gap_is_rejected_not_guessed(text: str
 
 def test_streamed_export_agrees_with_the_in_memory_reader_around_dst(root: Path) -> None:
     """The daemon's streamed CSV path types naive Berlin timestamps around both changes exactly as the
-    in-memory reader does: same rows written, same rows rejected, same instants and partitions."""
+    in-memory csv-module reader does: same rows written, same rows rejected, same instants and partitions."""
     texts = [
         f"{day}T{hh:02d}:{mm:02d}:00" for day in ("2025-03-30", "2025-10-26") for hh in (1, 2, 3) for mm in (0, 30)
     ]
@@ -215,7 +216,7 @@ def test_streamed_export_agrees_with_the_in_memory_reader_around_dst(root: Path)
     with capture_logs():
         report = Exporter(settings, None).export(Selection(mode="historical"))
     [written] = report.written
-    reference = coerce(readers.read_csv(data, QUERY_PERF), QUERY_PERF, "Europe/Berlin", "Europe/Berlin")
+    reference = coerce(read_csv_records(data, QUERY_PERF), QUERY_PERF, "Europe/Berlin", "Europe/Berlin")
     assert (reference.good.height, reference.bad.height) == (written.rows_written, written.rows_rejected)
     assert (10, 2) == (written.rows_written, written.rows_rejected)
     output = pl.read_parquet(settings.root / str(written.output)).sort("query_hash")
@@ -243,7 +244,7 @@ def test_date_partition_is_the_berlin_calendar_date_around_dst(instant: dt.datet
     """date_partition is the instant's calendar date in Europe/Berlin, on either side of both changes (and
     agrees with timeutil.local_date, which dates undated reports)."""
     text = instant.strftime("%Y-%m-%dT%H:%M:%SZ")
-    result = coerce(readers.read_csv(csv_with([text]), QUERY_PERF), QUERY_PERF, "Europe/Berlin", "UTC")
+    result = convert_bytes(csv_with([text]), QUERY_PERF, "Europe/Berlin", "UTC")
     assert [expected] == result.good["date_partition"].to_list()
     assert expected == local_date(instant, BERLIN)
 
@@ -342,12 +343,7 @@ def test_29_february_of_a_leap_year_is_a_partition_and_of_a_common_year_a_failed
 def test_leap_day_rows_and_an_undated_report_from_29_february(root: Path) -> None:
     """A row stamped 2024-02-29 is kept and one stamped 2025-02-29 rejected naming the value; an undated
     report stamped 2024-02-28T17:30Z is 29 February in Bangkok, so it is keyed 20240229."""
-    result = coerce(
-        readers.read_csv(csv_with(["2024-02-29T23:59:59Z", "2025-02-29T00:00:00Z"]), QUERY_PERF),
-        QUERY_PERF,
-        "UTC",
-        "UTC",
-    )
+    result = convert_bytes(csv_with(["2024-02-29T23:59:59Z", "2025-02-29T00:00:00Z"]), QUERY_PERF, "UTC", "UTC")
     assert [dt.date(2024, 2, 29)] == result.good["date_partition"].to_list()
     assert ["timestamp: cannot read '2025-02-29T00:00:00Z' as TIMESTAMP"] == result.bad[REASON].to_list()
     settings = resolve({"root": root}, env={})

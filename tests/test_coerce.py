@@ -1,4 +1,8 @@
-"""Coercion types raw text to the schema: every row is either written or rejected with a reason, never dropped."""
+"""Coercion types raw text to the schema: every row is either written or rejected with a reason, never dropped.
+
+CSV rows go through the production entry point (`daemon.convert.csv.convert_csv`, via
+`tests.csvconvert.convert_bytes`), whichever route it takes; JSON and summary tables through `coerce`.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +25,11 @@ from daemon.convert.coerce import (
     steady_around,
     steady_offset,
 )
-from daemon.convert.readers import read_csv, read_index_advisor, read_summary
+from daemon.convert.csv.records import read_csv_records
+from daemon.convert.readers import read_index_advisor, read_summary
 from daemon.specs import DATASETS, INDEX_ADVISOR, OPTIMIZATION_SUMMARY, QUERY_PERF, DatasetSpec
 from tests.conftest import HEADER
+from tests.csvconvert import CsvRows, convert_bytes
 
 TIMESTAMP = "2025-10-28T01:00:00Z"
 VALID = {
@@ -49,10 +55,12 @@ def row(**changes: str) -> str:
 
 def run(
     lines: list[str], timezone: str = "Asia/Bangkok", source_timezone: str = "UTC", header: str = HEADER
-) -> Coerced:
-    """Read CSV lines with the query_perf reader, coerce them, and check the bookkeeping invariants."""
+) -> CsvRows:
+    """Convert query_perf CSV lines as an export does, and check the bookkeeping invariants."""
     data = "".join(f"{line}\n" for line in [header, *lines]).encode()
-    return checked(read_csv(data, QUERY_PERF), QUERY_PERF, timezone, source_timezone)
+    result = convert_bytes(data, QUERY_PERF, timezone, source_timezone)
+    check_split(result, QUERY_PERF)
+    return result
 
 
 def checked(
@@ -63,20 +71,25 @@ def checked(
     rows_in = table.frame.lazy().select(pl.len()).collect().item()
     assert rows_in == result.good.height + result.bad.height
     assert rows_in == result.rows_in
-    assert {c.name: POLARS_TYPES[c.type] for c in spec.columns} == dict(result.good.schema)
-    assert {LINE: pl.Int64, RECORD: pl.Int64, RAW: pl.String, REASON: pl.String} == dict(result.bad.schema)
-    assert 0 == result.bad.select(pl.col(RECORD, RAW, REASON).null_count()).sum_horizontal().item()
+    check_split(result, spec)
     return result
 
 
-def value(result: Coerced, column: str) -> Any:
+def check_split(result: Coerced | CsvRows, spec: DatasetSpec) -> None:
+    """Good has the schema's columns and types, bad its bookkeeping (line, record, raw text, reason)."""
+    assert {c.name: POLARS_TYPES[c.type] for c in spec.columns} == dict(result.good.schema)
+    assert {LINE: pl.Int64, RECORD: pl.Int64, RAW: pl.String, REASON: pl.String} == dict(result.bad.schema)
+    assert 0 == result.bad.select(pl.col(RECORD, RAW, REASON).null_count()).sum_horizontal().item()
+
+
+def value(result: Coerced | CsvRows, column: str) -> Any:
     """The single good row's value in `column` (the row must not have been rejected)."""
     assert 0 == result.bad.height, result.bad.rows()
     assert 1 == result.good.height
     return result.good[column][0]
 
 
-def reason(result: Coerced) -> str:
+def reason(result: Coerced | CsvRows) -> str:
     """The single rejected row's reason."""
     assert 0 == result.good.height
     assert 1 == result.bad.height
@@ -141,7 +154,7 @@ def test_all_rows_rejected_gives_empty_typed_good() -> None:
 def test_lazy_raw_table_is_accepted() -> None:
     """coerce() takes a RawTable whose frame is lazy as well as an eager one."""
     data = f"{HEADER}\n{row()}\n".encode()
-    table = read_csv(data, QUERY_PERF)
+    table = read_csv_records(data, QUERY_PERF)
     assert isinstance(table.frame, pl.DataFrame)
     lazy = RawTable(frame=table.frame.lazy(), extra_columns=table.extra_columns)
     assert checked(table, QUERY_PERF).good.equals(checked(lazy, QUERY_PERF).good)
@@ -370,9 +383,10 @@ def test_output_is_sorted_by_timestamp_keeping_ties_in_input_order() -> None:
 
 # ------------------------------------------------------------------------------------------ schemas
 def test_every_spec_produces_its_schema_types() -> None:
-    """Each reader + coerce pair yields exactly the spec's columns with their polars types, even with no rows."""
+    """Each reader + coerce pair, and the CSV entry point, yields exactly the spec's columns with their polars
+    types, even with no rows."""
+    check_split(convert_bytes(f"{HEADER}\n".encode(), QUERY_PERF), QUERY_PERF)
     tables = {
-        QUERY_PERF.name: read_csv(f"{HEADER}\n".encode(), QUERY_PERF),
         INDEX_ADVISOR.name: read_index_advisor(b'{"timestamp": "2025-10-28", "recommendations": []}', INDEX_ADVISOR),
         OPTIMIZATION_SUMMARY.name: read_summary(b"", OPTIMIZATION_SUMMARY),
     }

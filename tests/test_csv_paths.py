@@ -1,14 +1,16 @@
-"""The polars CSV path and the csv-module path agree record for record wherever polars takes a file."""
+"""The CSV entry point's routes agree: whatever route `convert_csv` takes for a file (fast, careful), it
+writes and rejects exactly what the csv-module reader (`read_csv_records` + `coerce`) makes of the same bytes."""
 
 from __future__ import annotations
 
-import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.convert.readers import read_csv_polars, read_csv_records
+from daemon.convert.coerce import LINE, REASON, coerce
+from daemon.convert.csv.records import read_csv_records
 from daemon.specs import QUERY_PERF
 from tests.conftest import HEADER
+from tests.csvconvert import convert_bytes
 
 COLUMNS = HEADER.split(",")
 
@@ -41,34 +43,27 @@ def csv_files(draw: st.DrawFn) -> bytes:
     return bom + (newline.join(lines) + trailing).encode("utf-8")
 
 
-def normalised(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    df = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-    return df.select(sorted(df.columns))
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(csv_files())
-def test_polars_path_matches_csv_module(data: bytes) -> None:
-    """Where the polars path accepts a file, its records, lines, raw text, errors and values equal the csv module's."""
-    fast = read_csv_polars(data, QUERY_PERF)
-    reference = read_csv_records(data, QUERY_PERF)
-    if fast is None:
-        return
-    assert normalised(reference.frame).to_dicts() == normalised(fast.frame).to_dicts()
-    assert reference.extra_columns == fast.extra_columns
+def test_every_route_matches_the_csv_module(data: bytes) -> None:
+    """Whatever route the entry point takes, its good rows (values, order) and its rejected rows (lines, record
+    numbers, raw text, reasons) and extra columns equal the csv-module reader's for the same bytes."""
+    table = read_csv_records(data, QUERY_PERF)
+    reference = coerce(table, QUERY_PERF, "UTC", "UTC")
+    result = convert_bytes(data, QUERY_PERF, "UTC", "UTC")
+    assert reference.good.to_dicts() == result.good.to_dicts(), result.route
+    assert reference.bad.sort(LINE).to_dicts() == result.bad.sort(LINE).to_dicts(), result.route
+    assert table.extra_columns == result.extra_columns
 
 
-def test_polars_path_takes_the_common_file() -> None:
-    """A plain UTF-8 daily report (the common case) is read by the polars path, not the fallback."""
+def test_the_common_file_takes_the_fast_route() -> None:
+    """A plain UTF-8 daily report (the common case) is read by the fast polars path, not a fallback."""
     data = (HEADER + "\n" + "2025-10-28T00:15:23Z,h,SELECT,1.5,1,1,true,t,i,0.5,0.1\n").encode()
-    assert read_csv_polars(data, QUERY_PERF) is not None
+    assert "fast" == convert_bytes(data, QUERY_PERF).route
 
 
 def _typed(data: bytes) -> tuple[list[object], list[str]]:
-    from daemon.convert.coerce import REASON, coerce
-    from daemon.convert.readers import read_csv
-
-    result = coerce(read_csv(data, QUERY_PERF), QUERY_PERF, "UTC", "UTC")
+    result = convert_bytes(data, QUERY_PERF, "UTC", "UTC")
     return result.good["execution_time_ms"].to_list(), result.bad[REASON].to_list()
 
 

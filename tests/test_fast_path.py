@@ -14,8 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.convert import readers
-from daemon.convert.csv import streaming as pipeline
+from daemon.convert.coerce import coerce
+from daemon.convert.csv.careful import scan_csv, stream_csv
+from daemon.convert.csv.fast import stream_fast
+from daemon.convert.csv.head import csv_head
+from daemon.convert.csv.records import read_csv_records
 from daemon.convert.separators import Separators
 from daemon.settings import Settings
 from daemon.specs import QUERY_PERF
@@ -90,10 +93,10 @@ def separators(data: bytes, chunk: int = 7) -> int | None:
 
 
 def fast(path: Path, settings: Settings) -> tuple[pl.DataFrame, int] | None:
-    head = readers.csv_head(path, QUERY_PERF)
+    head = csv_head(path, QUERY_PERF)
     assert head is not None
     found = separators(path.read_bytes())
-    streamed = pipeline.stream_fast(path, head, QUERY_PERF, path.with_suffix(".parquet"), settings, dict, lambda: found)
+    streamed = stream_fast(path, head, QUERY_PERF, path.with_suffix(".parquet"), settings, dict, lambda: found)
     if streamed is None:
         return None
     assert streamed.tmp is not None
@@ -104,17 +107,15 @@ def fast(path: Path, settings: Settings) -> tuple[pl.DataFrame, int] | None:
 
 def careful(path: Path, settings: Settings) -> tuple[pl.DataFrame, int, int]:
     """(rows written, rows in, rows rejected) by the careful path, or by the csv module where it declines."""
-    from daemon.convert.coerce import coerce
-
-    scan = readers.scan_csv(path, QUERY_PERF)
+    scan = scan_csv(path, QUERY_PERF)
     if scan is not None:
-        streamed = pipeline.stream_csv(scan, QUERY_PERF, path.with_suffix(".parquet"), settings, dict)
+        streamed = stream_csv(scan, QUERY_PERF, path.with_suffix(".parquet"), settings, dict)
         if streamed is not None:
             assert streamed.tmp is not None
             frame = pl.read_parquet(streamed.tmp)
             streamed.discard()
             return frame, streamed.rows_in, streamed.rejected.height
-    result = coerce(readers.read_csv_records(path.read_bytes(), QUERY_PERF), QUERY_PERF, "Asia/Bangkok", "UTC")
+    result = coerce(read_csv_records(path.read_bytes(), QUERY_PERF), QUERY_PERF, "Asia/Bangkok", "UTC")
     return result.good, result.rows_in, result.bad.height
 
 

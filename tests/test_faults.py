@@ -117,7 +117,7 @@ SPY_ON_THE_PATH = textwrap.dedent(
 
     def spy(*args, **kwargs):
         result = convert(*args, **kwargs)
-        print("path=" + (result.streamed.path if result.streamed else "csv-module"), file=sys.stderr)
+        print("path=" + result.route, file=sys.stderr)
         return result
 
     exporter.convert_csv = spy

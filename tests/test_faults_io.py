@@ -3,10 +3,11 @@ deleted, truncated or replaced while it is being converted. Each ends in a clear
 crash, and never in an output that mixes two versions of its source or names the wrong one in its footer.
 
 The faults are injected between the exporter's steps by wrapping the functions it calls: `hash_source` /
-`read_source` (the first read), `readers.csv_head` (the header), then on the careful path (small files)
-`readers.scan_csv` (the line scan) and `pipeline.stream_csv` (typing and writing the temporary file), or on
-the fast path (a clean file; the careful-path tests make it decline) `pipeline.stream_fast`; what happens
-after `convert_csv` returns is the check before the rename.
+`read_source` (the first read, looked up in `daemon.convert.exporter`), then the names the CSV entry point
+(`daemon.convert.csv.convert_csv`) calls: `csv_head` (the header), then on the careful path (small files)
+`scan_csv` (the line scan) and `stream_csv` (typing and writing the temporary file), or on the fast path (a
+clean file; the careful-path tests make it decline) `stream_fast`; what happens after `convert_csv` returns
+is the check before the rename.
 """
 
 from __future__ import annotations
@@ -22,17 +23,16 @@ import msgspec
 import pytest
 from structlog.testing import capture_logs
 
-import daemon.convert.csv.streaming
+import daemon.convert.csv
 import daemon.convert.digest
 import daemon.convert.exporter
-import daemon.convert.readers
-from daemon.convert.coerce import coerce
 from daemon.convert.writer import read_metadata
 from daemon.service.loop import Counters, Service
 from daemon.settings import Settings
 from daemon.specs import QUERY_PERF
 from tests import daemonproc
 from tests.conftest import HEADER, Mounted, RunCli
+from tests.csvconvert import convert_bytes
 from tests.test_service import ScriptedSource, running, wait_for
 
 DAY = "20251028"
@@ -240,16 +240,16 @@ def delete_hook(settings: Settings) -> Hook:
 
 def careful_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the fast path decline every file, as it does any file with a bad row, so the careful path runs."""
-    monkeypatch.setattr(daemon.convert.csv.streaming, "stream_fast", lambda *args, **kwargs: None)
+    monkeypatch.setattr(daemon.convert.csv, "stream_fast", lambda *args, **kwargs: None)
 
 
 @pytest.mark.parametrize(
     ("module", "name", "fast"),
     [
-        (daemon.convert.readers, "csv_head", False),
-        (daemon.convert.readers, "scan_csv", False),
-        (daemon.convert.csv.streaming, "stream_csv", False),
-        (daemon.convert.csv.streaming, "stream_fast", True),
+        (daemon.convert.csv, "csv_head", False),
+        (daemon.convert.csv, "scan_csv", False),
+        (daemon.convert.csv, "stream_csv", False),
+        (daemon.convert.csv, "stream_fast", True),
     ],
     ids=["before-the-header", "before-the-line-scan", "before-the-value-scan", "fast-before-the-scan"],
 )
@@ -289,14 +289,14 @@ def test_json_report_deleted_after_it_was_read_is_exported_from_the_bytes_read(
 
 # ----------------------------------------------------------------- truncated while being read
 def expected_rows(data: bytes) -> tuple[int, int]:
-    """(rows written, rows rejected) for CSV bytes, by the in-memory reader: the reference."""
-    result = coerce(daemon.convert.readers.read_csv(data, QUERY_PERF), QUERY_PERF, "Asia/Bangkok", "UTC")
+    """(rows written, rows rejected) for CSV bytes, converted as an export converts them: the reference."""
+    result = convert_bytes(data, QUERY_PERF, "Asia/Bangkok", "UTC")
     return result.good.height, result.bad.height
 
 
 BEFORE_THE_SCAN = {
-    "careful": (daemon.convert.readers, "scan_csv"),
-    "fast": (daemon.convert.csv.streaming, "stream_fast"),
+    "careful": (daemon.convert.csv, "scan_csv"),
+    "fast": (daemon.convert.csv, "stream_fast"),
 }
 
 
@@ -354,12 +354,12 @@ def test_source_rewritten_in_place_during_conversion_exports_the_finished_file(
 
 # ------------------------------------------------------------------ replaced during conversion
 REPLACE_POINTS = {  # (module, function, before or after its first call, on the fast path)
-    "before-the-header": (daemon.convert.readers, "csv_head", "before", False),
-    "before-the-line-scan": (daemon.convert.readers, "scan_csv", "before", False),
-    "before-the-value-scan": (daemon.convert.csv.streaming, "stream_csv", "before", False),
+    "before-the-header": (daemon.convert.csv, "csv_head", "before", False),
+    "before-the-line-scan": (daemon.convert.csv, "scan_csv", "before", False),
+    "before-the-value-scan": (daemon.convert.csv, "stream_csv", "before", False),
     "before-the-rename": (daemon.convert.exporter, "convert_csv", "after", False),
-    "fast-before-the-header": (daemon.convert.readers, "csv_head", "before", True),
-    "fast-before-the-scan": (daemon.convert.csv.streaming, "stream_fast", "before", True),
+    "fast-before-the-header": (daemon.convert.csv, "csv_head", "before", True),
+    "fast-before-the-scan": (daemon.convert.csv, "stream_fast", "before", True),
     "fast-before-the-rename": (daemon.convert.exporter, "convert_csv", "after", True),
 }
 

@@ -1,9 +1,9 @@
 """Hypothesis fuzzing of every parser: arbitrary bytes and structured mutations of valid reports.
 
-Whatever the bytes, a reader either raises one of the project's own errors (`ExporterError`) or returns a
-table whose every record `coerce` puts in exactly one of `good` and `bad`; and a whole export of the file
-is written (rows in = rows written + rows rejected, both on disk) or failed with a one-line reason, never an
-internal error.
+Whatever the bytes, a reader (for a CSV: the production entry point, `daemon.convert.csv.convert_csv`, via
+`tests.csvconvert.convert_bytes`) either raises one of the project's own errors (`ExporterError`) or puts
+every record in exactly one of `good` and `bad`; and a whole export of the file is written (rows in = rows
+written + rows rejected, both on disk) or failed with a one-line reason, never an internal error.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from daemon.errors import ExporterError, InputError
 from daemon.settings import Settings, resolve
 from daemon.specs import INDEX_ADVISOR, OPTIMIZATION_SUMMARY, QUERY_PERF, DatasetSpec
 from tests.conftest import HEADER, daily_rows
+from tests.csvconvert import convert_bytes
 
 FUZZ = hypothesis.settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -381,26 +382,38 @@ def check_reader(
     try:
         table = read(data, spec)
     except ExporterError as exc:
-        reason = str(exc)
-    else:
-        reason = None
-    if reason is not None:
-        assert reason, "an error needs a reason"
-        assert "\n" not in reason, "the reason is one line"
+        check_reason(exc)
         return
     frame = table.frame.collect() if isinstance(table.frame, pl.LazyFrame) else table.frame
     result = coerce(table, spec, tz, source_tz)
     assert frame.height == result.good.height + result.bad.height
-    assert list(spec.column_names) == result.good.columns
-    assert 0 == result.bad["__reason"].null_count()
-    assert 0 == result.good["timestamp"].null_count()
+    check_rows(spec, result.good, result.bad)
+
+
+def check_reason(exc: ExporterError) -> None:
+    reason = str(exc)
+    assert reason, "an error needs a reason"
+    assert "\n" not in reason, "the reason is one line"
+
+
+def check_rows(spec: DatasetSpec, good: pl.DataFrame, bad: pl.DataFrame) -> None:
+    """Good rows have the schema's columns and a timestamp each; every rejected row has a reason."""
+    assert list(spec.column_names) == good.columns
+    assert 0 == bad["__reason"].null_count()
+    assert 0 == good["timestamp"].null_count()
 
 
 @FUZZ
 @hypothesis.given(inputs(CSV_SEEDS, csv_files()), zones, source_zones)
 def test_csv_reader_raises_only_exporter_errors_and_loses_no_record(data: bytes, tz: str, source_tz: str) -> None:
-    """`read_csv` on any bytes: an ExporterError, or records that coerce into good + bad, none lost."""
-    check_reader(readers.read_csv, QUERY_PERF, data, tz, source_tz)
+    """The CSV entry point on any bytes: an ExporterError, or rows in = good + bad, none lost (checked by
+    `convert_bytes` against what the conversion counted)."""
+    try:
+        result = convert_bytes(data, QUERY_PERF, tz, source_tz)
+    except ExporterError as exc:
+        check_reason(exc)
+        return
+    check_rows(QUERY_PERF, result.good, result.bad)
 
 
 @FUZZ
@@ -419,16 +432,20 @@ def test_summary_reader_raises_only_exporter_errors_and_loses_no_record(data: by
     check_reader(readers.read_summary, OPTIMIZATION_SUMMARY, data, tz, source_tz)
 
 
+def convert_csv_bytes(data: bytes, spec: DatasetSpec) -> object:
+    return convert_bytes(data, spec, "Asia/Bangkok", "UTC")
+
+
 @pytest.mark.parametrize(
     ("spec", "read"),
-    [(QUERY_PERF, readers.read_csv), (INDEX_ADVISOR, readers.read_index_advisor)],
+    [(QUERY_PERF, convert_csv_bytes), (INDEX_ADVISOR, readers.read_index_advisor)],
     ids=["csv", "index_advisor"],
 )
 @pytest.mark.parametrize("opener", [b"[", b"{", b'{"a":'])
 def test_deep_nesting_is_an_exporter_error_or_rows(
-    spec: DatasetSpec, read: Callable[[bytes, DatasetSpec], RawTable], opener: bytes
+    spec: DatasetSpec, read: Callable[[bytes, DatasetSpec], object], opener: bytes
 ) -> None:
-    """100,000 nested openers end in an ExporterError (or, for the CSV reader, a schema error), never a
+    """100,000 nested openers end in an ExporterError (or, for the CSV entry point, a schema error), never a
     RecursionError or a crash."""
     with pytest.raises(ExporterError):
         read(opener * 100_000, spec)
@@ -498,9 +515,9 @@ QUIRK_IDS = ["text-after-closing-quote", "space-after-closing-quote", "quote-in-
 @pytest.mark.parametrize("row", QUOTE_QUIRKS, ids=QUIRK_IDS)
 def test_quote_quirk_is_read_not_a_polars_error(row: str) -> None:
     """A field with text after its closing quote, or a stray quote in an unquoted field, is read as the csv
-    module reads it, or rejected as a row, never a polars ComputeError out of read_csv."""
+    module reads it, or rejected as a row, never a polars ComputeError out of the CSV entry point."""
     data = (HEADER + "\n" + row + "\n").encode()
-    result = coerce(readers.read_csv(data, QUERY_PERF), QUERY_PERF, "UTC", "UTC")
+    result = convert_bytes(data, QUERY_PERF, "UTC", "UTC")
     assert 1 == result.good.height + result.bad.height
 
 

@@ -1,4 +1,9 @@
-"""Readers find records and match columns: CSV dialects and encodings, index-advisor JSON, summary text."""
+"""Readers find records and match columns: CSV dialects and encodings, index-advisor JSON, summary text.
+
+CSV files go through the production entry point (`daemon.convert.csv.convert_csv`, via
+`tests.csvconvert.convert_bytes`), so these tests check what an export does whichever route it takes; facts
+about records (line numbers, raw text) are read off the rows it rejects.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,12 @@ from typing import Any
 import polars as pl
 import pytest
 
-from daemon.convert.coerce import ERROR, LINE, RAW, REASON, RECORD, Coerced, RawTable, coerce
-from daemon.convert.readers import read, read_csv, read_index_advisor, read_summary, snake_case
+from daemon.convert.coerce import LINE, RAW, REASON, RECORD, Coerced, RawTable, coerce
+from daemon.convert.readers import read, read_index_advisor, read_summary, snake_case
 from daemon.errors import SchemaMismatch, UnreadableInput
 from daemon.specs import INDEX_ADVISOR, OPTIMIZATION_SUMMARY, QUERY_PERF, DatasetSpec
 from tests.conftest import HEADER, daily_rows
+from tests.csvconvert import CsvRows, convert_bytes
 
 COLUMNS = HEADER.split(",")
 ROWS = daily_rows(dt.date(2025, 10, 28), 4)
@@ -27,10 +33,28 @@ def csv_bytes(
     return bom + "".join(line + newline for line in [header, *lines]).encode(encoding)
 
 
+def broken(row: str) -> str:
+    """`row` with a timestamp no one can read, so it is rejected and its line, record and raw text show."""
+    return "never" + row[row.index(",") :]
+
+
+NEVER = "timestamp: cannot read 'never' as TIMESTAMP"
+
+
 def eager(table: RawTable) -> pl.DataFrame:
     """The reader's frame; readers return eager frames."""
     assert isinstance(table.frame, pl.DataFrame)
     return table.frame
+
+
+def converted(data: bytes, timezone: str = "Asia/Bangkok") -> CsvRows:
+    """Convert query_perf CSV bytes as an export does, and check the invariants every test relies on: good rows
+    have the schema's columns, each rejected row its line, record number, raw text and reason."""
+    result = convert_bytes(data, QUERY_PERF, timezone, "UTC")
+    assert list(QUERY_PERF.column_names) == result.good.columns
+    assert [LINE, RECORD, RAW, REASON] == result.bad.columns
+    assert 0 == result.bad.select(pl.col(RECORD, RAW, REASON).null_count().sum()).sum_horizontal().item()
+    return result
 
 
 def split(table: RawTable, spec: DatasetSpec = QUERY_PERF, timezone: str = "Asia/Bangkok") -> Coerced:
@@ -44,7 +68,7 @@ def split(table: RawTable, spec: DatasetSpec = QUERY_PERF, timezone: str = "Asia
     return result
 
 
-def rejects(result: Coerced) -> list[tuple[Any, ...]]:
+def rejects(result: Coerced | CsvRows) -> list[tuple[Any, ...]]:
     """The rejected rows as (line, record, raw, reason) tuples."""
     return list(result.bad.iter_rows())
 
@@ -52,7 +76,7 @@ def rejects(result: Coerced) -> list[tuple[Any, ...]]:
 # =============================================================================================== CSV
 def test_plain_csv_reads_every_row() -> None:
     """A well-formed CSV yields one good row per data line and no rejects."""
-    result = split(read_csv(csv_bytes(ROWS), QUERY_PERF))
+    result = converted(csv_bytes(ROWS))
     assert (4, 0) == (result.good.height, result.bad.height)
     assert ["h0000", "h0001", "h0002", "h0003"] == result.good["query_hash"].to_list()
 
@@ -62,16 +86,20 @@ def test_header_in_any_order() -> None:
     order = list(reversed(range(len(COLUMNS))))
     header = ",".join(COLUMNS[i] for i in order)
     lines = [",".join(row.split(",")[i] for i in order) for row in ROWS]
-    expected = split(read_csv(csv_bytes(ROWS), QUERY_PERF)).good
-    assert expected.equals(split(read_csv(csv_bytes(lines, header=header), QUERY_PERF)).good)
+    expected = converted(csv_bytes(ROWS)).good
+    assert expected.equals(converted(csv_bytes(lines, header=header)).good)
 
 
 def test_header_names_are_trimmed_unquoted_and_case_insensitive() -> None:
     """` Timestamp `, `QUERY_HASH` and `"query_type"` match timestamp, query_hash and query_type."""
     header = HEADER.replace("timestamp", " Timestamp ").replace("query_hash", "QUERY_HASH")
     header = header.replace("query_type", '"query_type"')
-    expected = split(read_csv(csv_bytes(ROWS), QUERY_PERF)).good
-    assert expected.equals(split(read_csv(csv_bytes(ROWS, header=header), QUERY_PERF)).good)
+    expected = converted(csv_bytes(ROWS)).good
+    assert expected.equals(converted(csv_bytes(ROWS, header=header)).good)
+
+
+# Two rows the reader rejects among good ones: their line, record number and raw text show where it counts.
+MIXED = [ROWS[0], "x,y", ROWS[1], ROWS[2], broken(ROWS[3]), ROWS[3]]
 
 
 @pytest.mark.parametrize(
@@ -89,10 +117,16 @@ def test_header_names_are_trimmed_unquoted_and_case_insensitive() -> None:
 )
 def test_encodings_and_line_endings(newline: str, encoding: str, bom: bytes) -> None:
     """UTF-8 with BOM, CRLF, CR-only and BOM-marked UTF-16 read the same rows and line numbers as plain UTF-8."""
-    plain = read_csv(csv_bytes(ROWS), QUERY_PERF)
-    table = read_csv(csv_bytes(ROWS, newline=newline, encoding=encoding, bom=bom), QUERY_PERF)
-    assert eager(plain).equals(eager(table))
-    assert split(plain).good.equals(split(table).good)
+    for lines in (ROWS, MIXED):
+        plain = converted(csv_bytes(lines))
+        variant = converted(csv_bytes(lines, newline=newline, encoding=encoding, bom=bom))
+        assert plain.good.equals(variant.good)
+        assert rejects(plain) == rejects(variant)
+    assert [
+        (3, 2, "x,y", "expected 11 fields, found 2"),
+        (6, 5, broken(ROWS[3]), NEVER),
+    ] == rejects(variant)
+    assert 4 == variant.good.height
 
 
 @pytest.mark.parametrize("delimiter", [";", "\t", "|"], ids=["semicolon", "tab", "pipe"])
@@ -100,37 +134,40 @@ def test_other_delimiters(delimiter: str) -> None:
     """Semicolon-, tab- and pipe-separated files are sniffed from the header and read like commas."""
     header = HEADER.replace(",", delimiter)
     lines = [row.replace(",", delimiter) for row in ROWS]
-    expected = split(read_csv(csv_bytes(ROWS), QUERY_PERF)).good
-    assert expected.equals(split(read_csv(csv_bytes(lines, header=header), QUERY_PERF)).good)
+    expected = converted(csv_bytes(ROWS)).good
+    assert expected.equals(converted(csv_bytes(lines, header=header)).good)
 
 
 def test_semicolon_file_keeps_commas_inside_values() -> None:
     """In a semicolon file, a comma is an ordinary character of a value."""
     header = HEADER.replace(",", ";")
     line = "2025-10-28T01:00:00Z;h1;SELECT;1.5;10;1;true;orders, archived;idx;;"
-    result = split(read_csv(csv_bytes([line], header=header), QUERY_PERF))
+    result = converted(csv_bytes([line], header=header))
     assert ["orders, archived"] == result.good["table_name"].to_list()
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
 def test_rfc4180_quoting_and_line_numbers(newline: str) -> None:
-    """Quoted fields keep commas, doubled quotes and newlines; later records' lines count the embedded newline."""
+    """Quoted fields keep commas, doubled quotes and newlines; later records' lines count the embedded newline,
+    and a record's raw text is all its lines."""
     quoted = f'2025-10-28T01:00:00Z,"h,1",SELECT,1.5,10,1,true,"say ""hi""{newline}there",idx,,'
     lines = [quoted, "2025-10-28T02:00:00Z,h2,SELECT,2.5,20,2,false,orders,idx,1,2", "2025-10-28T03:00:00Z,h3"]
-    table = read_csv(csv_bytes(lines, newline=newline), QUERY_PERF)
-    assert [2, 4, 5] == eager(table)[LINE].to_list()
-    assert [1, 2, 3] == eager(table)[RECORD].to_list()
-    assert quoted == eager(table)[RAW][0]
-    result = split(table)
+    result = converted(csv_bytes(lines, newline=newline))
     assert ["h,1", "h2"] == result.good["query_hash"].to_list()
     assert [f'say "hi"{newline}there', "orders"] == result.good["table_name"].to_list()
     assert [(5, 3, "2025-10-28T03:00:00Z,h3", "expected 11 fields, found 2")] == rejects(result)
+    every_one_rejected = converted(csv_bytes([broken(lines[0]), broken(lines[1]), lines[2]], newline=newline))
+    assert [
+        (2, 1, broken(quoted), NEVER),
+        (4, 2, broken(lines[1]), NEVER),
+        (5, 3, "2025-10-28T03:00:00Z,h3", "expected 11 fields, found 2"),
+    ] == rejects(every_one_rejected)
 
 
 def test_quoted_empty_string_is_null() -> None:
     """`""` in a text column is NULL, like an empty field."""
     line = '2025-10-28T01:00:00Z,"",SELECT,1.5,10,1,true,orders,"",,'
-    result = split(read_csv(csv_bytes([line]), QUERY_PERF))
+    result = converted(csv_bytes([line]))
     assert [None] == result.good["query_hash"].to_list()
     assert [None] == result.good["index_used"].to_list()
 
@@ -138,7 +175,7 @@ def test_quoted_empty_string_is_null() -> None:
 def test_unterminated_quote_is_rejected_not_dropped() -> None:
     """A quote that never closes swallows the rest of the file into one rejected record starting at its line."""
     lines = [ROWS[0], '2025-10-28T06:00:00Z,"h1,SELECT,1.5,10,1,true,t,i,,', ROWS[1]]
-    result = split(read_csv(csv_bytes(lines), QUERY_PERF))
+    result = converted(csv_bytes(lines))
     assert ["h0000"] == result.good["query_hash"].to_list()
     assert [(3, 2)] == [(line, record) for line, record, _, _ in rejects(result)]
 
@@ -147,21 +184,21 @@ def test_extra_columns_are_reported_and_ignored() -> None:
     """Columns the schema does not know are listed (as written) and do not change the rows."""
     header = "region," + HEADER + ", Notes "
     lines = [f"eu,{row},note {i}" for i, row in enumerate(ROWS)]
-    table = read_csv(csv_bytes(lines, header=header), QUERY_PERF)
-    assert ["region", "Notes"] == table.extra_columns
-    assert split(read_csv(csv_bytes(ROWS), QUERY_PERF)).good.equals(split(table).good)
+    result = converted(csv_bytes(lines, header=header))
+    assert ["region", "Notes"] == result.extra_columns
+    assert converted(csv_bytes(ROWS)).good.equals(result.good)
 
 
 def test_no_extra_columns() -> None:
     """A file with exactly the schema's columns reports no extra columns."""
-    assert [] == read_csv(csv_bytes(ROWS), QUERY_PERF).extra_columns
+    assert [] == converted(csv_bytes(ROWS)).extra_columns
 
 
 def test_missing_optional_columns_are_null() -> None:
     """A file without cpu_time_ms and io_wait_ms reads, with both NULL."""
     header = HEADER.removesuffix(",cpu_time_ms,io_wait_ms")
     lines = [row.rsplit(",", 2)[0] for row in ROWS]
-    result = split(read_csv(csv_bytes(lines, header=header), QUERY_PERF))
+    result = converted(csv_bytes(lines, header=header))
     assert (4, 0) == (result.good.height, result.bad.height)
     assert [None] * 4 == result.good["cpu_time_ms"].to_list()
     assert [None] * 4 == result.good["io_wait_ms"].to_list()
@@ -172,7 +209,7 @@ def test_missing_required_column_is_schema_mismatch(column: str) -> None:
     """A file without a required column raises SchemaMismatch naming that column."""
     header = ",".join(c for c in COLUMNS if c != column)
     with pytest.raises(SchemaMismatch, match=f"missing required column.*{column}"):
-        read_csv(csv_bytes([], header=header), QUERY_PERF)
+        converted(csv_bytes([], header=header))
 
 
 @pytest.mark.parametrize(
@@ -186,7 +223,7 @@ def test_missing_required_column_is_schema_mismatch(column: str) -> None:
 def test_duplicated_column_is_schema_mismatch(header: str, column: str) -> None:
     """A header naming a column twice (in any case) raises SchemaMismatch naming it."""
     with pytest.raises(SchemaMismatch, match=f"duplicated column.*{column}"):
-        read_csv(csv_bytes([], header=header), QUERY_PERF)
+        converted(csv_bytes([], header=header))
 
 
 @pytest.mark.parametrize(
@@ -201,38 +238,36 @@ def test_duplicated_column_is_schema_mismatch(header: str, column: str) -> None:
 )
 def test_ragged_rows_are_rejected(line: str, found: int) -> None:
     """A record with too few or too many fields is rejected with "expected 11 fields, found M"."""
-    result = split(read_csv(csv_bytes([ROWS[0], line, ROWS[1]]), QUERY_PERF))
+    result = converted(csv_bytes([ROWS[0], line, ROWS[1]]))
     assert 2 == result.good.height
     assert [(3, 2, line, f"expected 11 fields, found {found}")] == rejects(result)
 
 
 def test_blank_lines_are_skipped_but_counted_as_lines() -> None:
     """Empty and whitespace-only lines are not records, but the line numbers of later records still count them."""
-    lines = ["", ROWS[0], "   ", ROWS[1], "\t", ""]
-    table = read_csv(csv_bytes(lines), QUERY_PERF)
-    assert [3, 5] == eager(table)[LINE].to_list()
-    assert [1, 2] == eager(table)[RECORD].to_list()
-    assert (2, 0) == (split(table).good.height, split(table).bad.height)
+    result = converted(csv_bytes(["", ROWS[0], "   ", ROWS[1], "\t", ""]))
+    assert (2, 0) == (result.good.height, result.bad.height)
+    every_one_rejected = converted(csv_bytes(["", broken(ROWS[0]), "   ", broken(ROWS[1]), "\t", ""]))
+    assert [(3, 1, broken(ROWS[0]), NEVER), (5, 2, broken(ROWS[1]), NEVER)] == rejects(every_one_rejected)
 
 
 def test_blank_line_before_header_is_skipped() -> None:
     """A whitespace-only first line does not hide the header."""
-    data = b"  \n" + csv_bytes(ROWS)
-    table = read_csv(data, QUERY_PERF)
-    assert [3, 4, 5, 6] == eager(table)[LINE].to_list()
-    assert 4 == split(table).good.height
+    assert 4 == converted(b"  \n" + csv_bytes(ROWS)).good.height
+    every_one_rejected = converted(b"  \n" + csv_bytes([broken(row) for row in ROWS]))
+    assert [(3, 1), (4, 2), (5, 3), (6, 4)] == [(line, record) for line, record, _, _ in rejects(every_one_rejected)]
 
 
 def test_last_line_without_newline() -> None:
     """The last record is read when the file does not end with a newline."""
     data = csv_bytes(ROWS).removesuffix(b"\n")
-    assert 4 == split(read_csv(data, QUERY_PERF)).good.height
+    assert 4 == converted(data).good.height
 
 
 @pytest.mark.parametrize("data", [HEADER.encode(), (HEADER + "\n").encode(), (HEADER + "\r\n\r\n").encode()])
 def test_header_only_file_has_zero_rows(data: bytes) -> None:
     """A file with only a header reads as zero rows, none rejected."""
-    result = split(read_csv(data, QUERY_PERF))
+    result = converted(data)
     assert (0, 0) == (result.good.height, result.bad.height)
 
 
@@ -240,7 +275,7 @@ def test_header_only_file_has_zero_rows(data: bytes) -> None:
 def test_empty_file_is_unreadable(data: bytes) -> None:
     """An empty (or blank, or BOM-only) file raises UnreadableInput: there is no header."""
     with pytest.raises(UnreadableInput, match="empty file"):
-        read_csv(data, QUERY_PERF)
+        converted(data)
 
 
 @pytest.mark.parametrize(
@@ -256,20 +291,25 @@ def test_empty_file_is_unreadable(data: bytes) -> None:
 def test_non_utf8_bytes_are_unreadable(data: bytes) -> None:
     """Bytes that are neither UTF-8 nor BOM-marked UTF-16 raise UnreadableInput."""
     with pytest.raises(UnreadableInput):
-        read_csv(data, QUERY_PERF)
+        converted(data)
 
 
-def test_reader_marks_ragged_rows_but_keeps_raw_text() -> None:
-    """The reader itself leaves values NULL and sets __error on a ragged record, keeping its raw text."""
-    table = read_csv(csv_bytes(["a,b"]), QUERY_PERF)
-    assert [(2, 1, "a,b", "expected 11 fields, found 2", None)] == eager(table).select(
-        LINE, RECORD, RAW, ERROR, "timestamp"
-    ).rows()
+def test_ragged_row_is_rejected_whole_with_its_raw_text() -> None:
+    """A ragged record is rejected with its line, record number, raw text and reason, and none of its values
+    reaches the output."""
+    result = converted(csv_bytes(["a,b"]))
+    assert [(2, 1, "a,b", "expected 11 fields, found 2")] == rejects(result)
+    assert 0 == result.good.height
 
 
 def test_read_dispatches_on_the_spec() -> None:
-    """read() picks the spec's reader."""
-    assert eager(read(csv_bytes(ROWS), QUERY_PERF)).equals(eager(read_csv(csv_bytes(ROWS), QUERY_PERF)))
+    """read() picks the spec's reader for the JSON and summary inputs (a CSV goes to `convert_csv` instead)."""
+    report = b'{"timestamp": "2025-10-28T03:00:00Z", "recommendations": [{"table": "a"}]}'
+    summary_text = b"2025-10-28T01:00:00Z vacuum duration_ms=5\n"
+    assert eager(read(report, INDEX_ADVISOR)).equals(eager(read_index_advisor(report, INDEX_ADVISOR)))
+    assert eager(read(summary_text, OPTIMIZATION_SUMMARY)).equals(
+        eager(read_summary(summary_text, OPTIMIZATION_SUMMARY))
+    )
 
 
 # ===================================================================================== index advisor
