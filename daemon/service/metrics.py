@@ -63,7 +63,7 @@ class Metrics:
         self.clock = clock
         # Every counter and histogram would carry a `_created` series holding the daemon's start time: as
         # many series again and nothing new. The switch is process-wide, and this process is the daemon.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         r = self.registry
         self.exports = Counter(
