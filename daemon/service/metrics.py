@@ -173,7 +173,6 @@ class Metrics:
                 self._server, self._thread = start_http_server(port, host, registry=self.registry)
             except OSError as exc:
                 raise ConfigError(f"metrics_address {address}: cannot listen: {exc.strerror or exc}") from None
-            log.info("metrics.listening", address=address, path="/metrics")
         self._write_textfile()
 
     def stop(self) -> None:
