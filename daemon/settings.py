@@ -6,6 +6,7 @@ never reads the environment or a global.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 import urllib.parse
@@ -60,6 +61,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     alert_min_interval_seconds: float = 300.0
     alert_timeout_seconds: float = 5.0
     alert_retries: int = 3
+    # metrics (Prometheus)
+    metrics_address: str = ""
+    metrics_textfile: str = ""
 
     # Resolved paths --------------------------------------------------------------------------
     def path(self, relative: str) -> Path:
@@ -201,3 +205,30 @@ def _check(s: Settings) -> None:
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             # never echo the value: it is a secret
             raise ConfigError("alert_webhook_url must be an http:// or https:// URL with a host")
+    if s.metrics_address:
+        listen_address(s.metrics_address)
+    if s.metrics_textfile and not s.metrics_textfile.endswith(".prom"):
+        raise ConfigError("metrics_textfile must end in .prom (node_exporter's textfile collector reads only those)")
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """`IP:PORT` (an IPv6 address in brackets: `[::1]:9464`) as (host, port); ConfigError otherwise.
+
+    Only an IP literal: a host name can resolve to several addresses, and the listener binds exactly one.
+    """
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        version = 6
+    else:
+        version = 4
+    try:
+        if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+            raise ValueError
+        if ipaddress.ip_address(host).version != version:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            f"metrics_address {text!r} must be IP:PORT with a port 1-65535, e.g. 127.0.0.1:9464 or [::1]:9464"
+        ) from None
+    return host, int(port)

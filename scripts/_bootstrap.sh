@@ -1,6 +1,6 @@
 # Sourced by scripts/run and scripts/test: make sure uv exists, then sync the locked environment
 # into .venv. Needs only python3 (>= 3.11) and access to the package registry. scripts/test also
-# calls ensure_chromium (Debian's chromium, for the report's browser test).
+# calls ensure_chromium (Debian's chromium, for the report's browser test) and ensure_promtool.
 set -euo pipefail
 
 PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -72,6 +72,29 @@ ensure_chromium() {
         apt-get update -qq >/dev/null 2>&1 || true
         DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1 ||
             echo "bootstrap: could not install chromium; browser tests will skip" >&2
+    fi
+    return 0
+}
+
+# The metrics tests check /metrics and the Grafana dashboard's PromQL with promtool, from Debian's
+# `prometheus` package. Install it when it is missing and this is root with apt-get; otherwise, or when
+# that fails, those tests skip and say why. Never fails the caller.
+ensure_promtool() {
+    command -v promtool >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: promtool is missing (as root: apt-get install prometheus); promtool tests will skip" >&2
+        return 0
+    fi
+    echo "bootstrap: installing Debian's prometheus for promtool" >&2
+    local install=(apt-get install -y -qq --no-install-recommends prometheus)
+    if ! DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1 ||
+            echo "bootstrap: could not install prometheus; promtool tests will skip" >&2
+    fi
+    # Only promtool is wanted: on a host running systemd the package also starts a Prometheus server.
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now prometheus.service >/dev/null 2>&1 || true
     fi
     return 0
 }

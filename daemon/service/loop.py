@@ -24,6 +24,7 @@ from daemon.convert.writer import clean_temporaries
 from daemon.logconfig import get_logger
 from daemon.service.alerts import Alerter, host_label
 from daemon.service.attempt import Attempts
+from daemon.service.metrics import Metrics
 from daemon.service.scheduler import SweepScheduler
 from daemon.service.watcher import EventKind, EventSource, Settler, WatchdogSource, stat_signature
 from daemon.settings import Settings
@@ -108,6 +109,7 @@ class Service:
         self.alerter = Alerter.from_settings(settings)
         self.health_level: int | None = None  # the last judged level; the first judgement is the baseline
         self._next_health = 0.0
+        self.metrics = Metrics(settings)  # Prometheus: /metrics and the textfile (daemon/service/metrics.py)
 
     # called from other threads ---------------------------------------------------------------
     def notify(self, path: Path | None, kind: EventKind) -> None:
@@ -136,6 +138,7 @@ class Service:
                 tick=self._heartbeat,
                 on_retry=self._count_retry,
             )
+            self.metrics.start(state)  # binds metrics_address now: a port in use is a ConfigError before any work
             self._lower_priority()
             removed: list[Path] = []
             with export_lock_nowait(settings.state_path) as held:
@@ -167,6 +170,7 @@ class Service:
                 self.scheduler.stop()
                 if self.alerter is not None:
                     self.alerter.stop()
+                self.metrics.stop()
                 self._heartbeat(force=True, running=False)
                 log.info("daemon.stopped", **asdict(self.counters))
         return self.counters
@@ -255,6 +259,7 @@ class Service:
         failed_before = self.ledger.failed_before(item)
         outcome = self.attempts.convert(item)
         self.counters.add(outcome)
+        self.metrics.observe(outcome)
         self._alert_outcome(outcome, failed_before=failed_before)
         self.attempts.defer(item, outcome)
         return outcome
@@ -297,6 +302,7 @@ class Service:
         result.seconds = round(time.perf_counter() - started, 3)
         self.counters.sweeps += 1
         self.last_sweep = now_utc()
+        self.metrics.swept(result.seconds)
         fields = {k: v for k, v in asdict(result).items() if k not in ("orphan_outputs", "reason")}
         log.info("sweep.finished", reason=reason, **fields)
         if self.alerter is not None:
