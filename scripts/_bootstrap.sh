@@ -1,6 +1,6 @@
 # Sourced by scripts/run and scripts/test: make sure uv exists, then sync the locked environment
 # into .venv. Needs only python3 (>= 3.11) and access to the package registry. scripts/test also
-# calls ensure_chromium (Debian's chromium, for the report's browser test).
+# calls ensure_chromium (Debian's chromium, for the report's browser test) and ensure_systemd_analyze.
 set -euo pipefail
 
 PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -72,6 +72,24 @@ ensure_chromium() {
         apt-get update -qq >/dev/null 2>&1 || true
         DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1 ||
             echo "bootstrap: could not install chromium; browser tests will skip" >&2
+    fi
+    return 0
+}
+
+# The systemd unit's test runs `systemd-analyze verify` (Debian's systemd package). Installed like chromium:
+# when missing and this is root with apt-get; otherwise, or when that fails, that test skips and says why.
+ensure_systemd_analyze() {
+    command -v systemd-analyze >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: systemd-analyze is missing (as root: apt-get install systemd); its unit test will skip" >&2
+        return 0
+    fi
+    echo "bootstrap: installing Debian's systemd for systemd-analyze (the unit's test)" >&2
+    local install=(apt-get install -y -qq --no-install-recommends systemd)
+    if ! DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1 ||
+            echo "bootstrap: could not install systemd; the unit's verify test will skip" >&2
     fi
     return 0
 }
