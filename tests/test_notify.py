@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from daemon.service import notify
-from tests.daemonproc import DaemonProcess, wait_until
+from daemon.state.locks import export_lock
+from tests.daemonproc import STATE, DaemonProcess, daily_output, wait_until
+from tests.test_daemon_e2e import csv_bytes, source_path, wait_rows
 
 StartDaemon = Callable[..., DaemonProcess]
 
@@ -105,3 +108,21 @@ def test_daemon_sends_ready_watchdog_and_stopping(abstract_listener: Listener, s
     assert [{"STOPPING": "1", "STATUS": "stopping"}] == [m for m in messages if "STOPPING" in m]
     assert messages.index(ready) < messages.index({"STOPPING": "1", "STATUS": "stopping"})
     assert 1 == len(proc.events("daemon.stopped"))
+
+
+@pytest.mark.slow
+def test_watchdog_keeps_coming_while_a_manual_export_holds_the_lock(
+    abstract_listener: Listener, root: Path, start_daemon: StartDaemon
+) -> None:
+    """While a manual export holds the export lock and the daemon waits for it, WATCHDOG=1 still arrives."""
+    source_path(root, "20251028").write_bytes(csv_bytes("20251028", 5))
+    with export_lock(root / STATE):
+        start_daemon({"NOTIFY_SOCKET": abstract_listener.name}, ready=False)
+        ready = wait_until(lambda: abstract_listener.first("READY", "1"), 20, "READY=1")
+        time.sleep(0.5)  # the start-up sweep reaches the file and waits for the lock
+        start = len(abstract_listener.drain())
+        time.sleep(2.0)  # ten heartbeats of 0.2 s
+        beats = [m for m in abstract_listener.drain()[start:] if "WATCHDOG" in m]
+        assert not daily_output(root, "20251028").exists(), "the daemon must still be waiting for the lock"
+    assert len(beats) >= 5, f"{len(beats)} WATCHDOG=1 in 2 s while waiting (READY: {ready})"
+    wait_rows(daily_output(root, "20251028"), 5)
