@@ -68,6 +68,31 @@ def _formatter(renderer: Literal["json", "console"]) -> logging.Formatter:
     return formatter
 
 
+_SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+def _is_journal(stream: Any) -> bool:
+    """True if `stream` is journald's own stream for this service: systemd sets $JOURNAL_STREAM to its
+    "device:inode", and a redirected stderr (a file, a pipe to another program) no longer matches."""
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return os.environ.get("JOURNAL_STREAM") == f"{st.st_dev}:{st.st_ino}"
+
+
+class _SyslogPrefix(logging.Formatter):
+    """Each line prefixed with its syslog priority (`<4>` for a warning): journald takes the prefix off and
+    files the line at that priority, so `journalctl -p warning` finds the warnings; the line stays JSON."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{_SYSLOG_PRIORITY.get(record.levelno, 6)}>{self.inner.format(record)}"
+
+
 def configure(
     log_file: Path | None,
     *,
@@ -97,7 +122,8 @@ def configure(
     if stderr_level is not None and not (log_file is not None and _same_file(sys.stderr, log_file)):
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(stderr_level.upper())
-        err.setFormatter(_formatter(stderr_renderer))
+        formatter = _formatter(stderr_renderer)
+        err.setFormatter(_SyslogPrefix(formatter) if _is_journal(sys.stderr) else formatter)
         err.addFilter(_not_benign)
         logger.addHandler(err)
     if not logger.handlers:

@@ -107,3 +107,19 @@ def test_a_terminal_gets_coloured_human_lines(root: Path) -> None:
     ]
     assert not any(line.lstrip().startswith("{") for line in lines), "no JSON on a terminal"
     assert "daemon.stopped" == json_lines(root / LOG)[-1]["event"]
+
+
+@pytest.mark.slow
+def test_journald_gets_each_line_with_its_priority(root: Path, start_daemon: StartDaemon) -> None:
+    """When stderr is journald's stream ($JOURNAL_STREAM names it), each JSON line carries its syslog priority."""
+    stderr = root.parent / f"{root.name}.stderr"  # the file start_daemon sends stderr to (opened again, same inode)
+    stderr.touch()
+    st = stderr.stat()
+    source_path(root, "20251029").write_bytes(b"not,a,report\n1,2,3\n")  # fails: an error line
+    proc = start_daemon({"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
+    assert 0 == proc.stop()
+    lines = proc.stderr.read_text(encoding="utf-8").splitlines()
+    levels = {"debug": "7", "info": "6", "warning": "4", "error": "3", "critical": "2"}
+    expected = [f"<{levels[json.loads(line)['level']]}>{line}" for line in proc.log_path.read_text().splitlines()]
+    assert expected == lines
+    assert {"<6>", "<3>"} <= {line[:3] for line in lines}
