@@ -1,22 +1,26 @@
-"""Logging, configured at the entry point only: structlog JSON lines to the log file.
+"""Logging, configured at the entry point only: structlog JSON lines to the log file, and to stderr.
 
 Each line has `timestamp` (ISO 8601 UTC), `level` and `event` first, then the event's fields, so
-people can filter with `jq 'select(.event == "export.written")'`.
+people can filter with `jq 'select(.event == "export.written")'`. The daemon also writes its events to
+stderr, where a service manager (journald, launchd's StandardErrorPath, `docker logs`) collects them:
+JSON lines when stderr is not a terminal, a coloured human line per event when it is.
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
 LOGGER_NAME = "parquet_exporter"
 FOREIGN_LOGGERS = ("apscheduler", "watchdog")
+STDERR_ONLY = "-"  # log_file = "-": no log file, every line to stderr (the service manager keeps the log)
 _FIRST = ("timestamp", "level", "event")
 
 
@@ -40,6 +44,55 @@ def _shared() -> list[Any]:
     ]
 
 
+def _same_file(stream: Any, path: Path) -> bool:
+    """True if `stream` already writes to `path` (stderr redirected to the log file): one handler is enough."""
+    try:
+        return os.path.samestat(os.fstat(stream.fileno()), os.stat(path))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _formatter(renderer: Literal["json", "console"]) -> logging.Formatter:
+    if renderer == "console":
+        last: list[Any] = [structlog.dev.ConsoleRenderer(colors=True)]  # renders exc_info itself
+    else:
+        last = [
+            structlog.processors.format_exc_info,
+            _order_keys,
+            structlog.processors.JSONRenderer(ensure_ascii=False, default=str),
+        ]
+    formatter: logging.Formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared(),
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *last],
+    )
+    return formatter
+
+
+_SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+def _is_journal(stream: Any) -> bool:
+    """True if `stream` is journald's own stream for this service: systemd sets $JOURNAL_STREAM to its
+    "device:inode", and a redirected stderr (a file, a pipe to another program) no longer matches."""
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return os.environ.get("JOURNAL_STREAM") == f"{st.st_dev}:{st.st_ino}"
+
+
+class _SyslogPrefix(logging.Formatter):
+    """Each line prefixed with its syslog priority (`<4>` for a warning): journald takes the prefix off and
+    files the line at that priority, so `journalctl -p warning` finds the warnings; the line stays JSON."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{_SYSLOG_PRIORITY.get(record.levelno, 6)}>{self.inner.format(record)}"
+
+
 def configure(
     log_file: Path | None,
     *,
@@ -47,35 +100,30 @@ def configure(
     max_bytes: int = 10 * 1024 * 1024,
     backups: int = 5,
     stderr_level: str | None = None,
+    stderr_renderer: Literal["json", "console"] = "json",
 ) -> None:
-    """Send structlog events as JSON lines to `log_file` (rotating by size), and optionally to stderr."""
+    """Send structlog events as JSON lines to `log_file` (rotating by size), and optionally to stderr
+    (from `stderr_level` up, as JSON or as the console renderer's lines); stderr is left out when it is
+    the log file itself, so no line is written twice to one file."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
     logger.propagate = False
     logger.setLevel(level.upper())
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_shared(),
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            _order_keys,
-            structlog.processors.JSONRenderer(ensure_ascii=False, default=str),
-        ],
-    )
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.handlers.RotatingFileHandler(
             log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
         )
-        file_handler.setFormatter(formatter)
+        file_handler.setFormatter(_formatter("json"))
         file_handler.addFilter(_not_benign)
         logger.addHandler(file_handler)
-    if stderr_level is not None:
+    if stderr_level is not None and not (log_file is not None and _same_file(sys.stderr, log_file)):
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(stderr_level.upper())
-        err.setFormatter(formatter)
+        formatter = _formatter(stderr_renderer)
+        err.setFormatter(_SyslogPrefix(formatter) if _is_journal(sys.stderr) else formatter)
         err.addFilter(_not_benign)
         logger.addHandler(err)
     if not logger.handlers:

@@ -1,6 +1,6 @@
 # Sourced by scripts/run and scripts/test: make sure uv exists, then sync the locked environment
 # into .venv. Needs only python3 (>= 3.11) and access to the package registry. scripts/test also
-# calls ensure_chromium (Debian's chromium, for the report's browser test) and ensure_promtool.
+# calls ensure_test_tools (Debian's chromium, prometheus and systemd, for the tests that drive them).
 set -euo pipefail
 
 PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,44 +57,34 @@ bootstrap() {
     "$PROJECT_DIR/.venv/bin/python" -m compileall -q "$PROJECT_DIR/daemon" >&2
 }
 
-# The report's browser test drives Debian's chromium (never a browser download of playwright's own).
-# Install it when it is missing and this is root with apt-get; otherwise, or when that fails, the
-# browser tests skip and say why. Never fails the caller.
-ensure_chromium() {
-    [ -x /usr/bin/chromium ] && return 0
+# Tests that drive a real tool take it from Debian's packages, never a download of their own:
+# `ensure_tool COMMAND PACKAGE WHAT` installs PACKAGE when COMMAND is missing and this is root with
+# apt-get; otherwise, or when that fails, WHAT skips and says why. Never fails the caller.
+ensure_tool() {
+    local command="$1" package="$2" what="$3"
+    command -v "$command" >/dev/null 2>&1 && return 0
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "bootstrap: /usr/bin/chromium is missing (as root: apt-get install chromium); browser tests will skip" >&2
+        echo "bootstrap: $command is missing (as root: apt-get install $package); $what will skip" >&2
         return 0
     fi
-    echo "bootstrap: installing Debian's chromium for the browser tests" >&2
-    local install=(apt-get install -y -qq --no-install-recommends chromium)
+    echo "bootstrap: installing Debian's $package for $what" >&2
+    local install=(apt-get install -y -qq --no-install-recommends "$package")
     if ! DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1; then
         apt-get update -qq >/dev/null 2>&1 || true
         DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1 ||
-            echo "bootstrap: could not install chromium; browser tests will skip" >&2
+            echo "bootstrap: could not install $package; $what will skip" >&2
     fi
     return 0
 }
 
-# The metrics tests check /metrics and the Grafana dashboard's PromQL with promtool, from Debian's
-# `prometheus` package. Install it when it is missing and this is root with apt-get; otherwise, or when
-# that fails, those tests skip and say why. Never fails the caller.
-ensure_promtool() {
-    command -v promtool >/dev/null 2>&1 && return 0
-    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "bootstrap: promtool is missing (as root: apt-get install prometheus); promtool tests will skip" >&2
-        return 0
-    fi
-    echo "bootstrap: installing Debian's prometheus for promtool" >&2
-    local install=(apt-get install -y -qq --no-install-recommends prometheus)
-    if ! DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1; then
-        apt-get update -qq >/dev/null 2>&1 || true
-        DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1 ||
-            echo "bootstrap: could not install prometheus; promtool tests will skip" >&2
-    fi
+# chromium for the report's browser test; promtool (Debian's prometheus) for the metrics tests;
+# systemd-analyze (Debian's systemd) for the unit's verify test.
+ensure_test_tools() {
+    ensure_tool chromium chromium "the browser tests"
+    ensure_tool promtool prometheus "the promtool tests"
     # Only promtool is wanted: on a host running systemd the package also starts a Prometheus server.
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
         systemctl disable --now prometheus.service >/dev/null 2>&1 || true
     fi
-    return 0
+    ensure_tool systemd-analyze systemd "the systemd unit's verify test"
 }

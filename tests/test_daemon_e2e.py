@@ -60,10 +60,13 @@ def wait_rows(path: Path, n: int, timeout: float = 15, tag: str | None = None) -
 
 
 def stop_cleanly(proc: DaemonProcess) -> None:
-    """SIGTERM, then check exit 0, a `daemon.stopped` line, an all-JSON log and a quiet stderr."""
+    """SIGTERM, then check exit 0, a `daemon.stopped` line, an all-JSON log, and on stderr JSON lines only,
+    from daemon.started to daemon.stopped, none an error."""
     assert 0 == proc.stop()
     assert 1 == len(proc.events("daemon.stopped"))
-    assert "" == proc.stderr.read_text()
+    on_stderr = [json.loads(line) for line in proc.stderr.read_text().splitlines()]
+    assert ("daemon.started", "daemon.stopped") == (on_stderr[0]["event"], on_stderr[-1]["event"])
+    assert [] == [r for r in on_stderr if r["level"] in ("error", "critical")]
 
 
 def test_files_present_before_start_are_converted(root: Path, start_daemon: StartDaemon) -> None:

@@ -133,5 +133,5 @@ def test_program_arguments_start_the_daemon(
     events = [json.loads(line)["event"] for line in (root / LOG).read_text().splitlines()]
     assert "daemon.started" == events[0]
     assert "daemon.stopped" == events[-1]
-    assert "" == err.read_text()
+    assert events == [json.loads(line)["event"] for line in err.read_text().splitlines()], "stderr: the same lines"
     assert heartbeat()["running"] is False

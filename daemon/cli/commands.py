@@ -136,7 +136,7 @@ def export(
         mode: Mode = "date" if date else "historical" if historical else "latest"
         selection = Selection(mode=mode, date=date, datasets=frozenset(datasets))
         logconfig.configure(
-            None if dry_run else settings.log_path,
+            None if dry_run or settings.log_file == logconfig.STDERR_ONLY else settings.log_path,
             level=settings.log_level,
             max_bytes=settings.log_max_bytes,
             backups=settings.log_backups,
@@ -353,12 +353,15 @@ def run(settings: Settings, once: bool) -> int:
         raise ConfigError(
             f"{settings.root} has neither g/ nor knowledge/: is it the operations repository? Pass --root DIR"
         )
+    # Every event also goes to stderr, where a service manager collects it: JSON lines for journald, launchd
+    # or `docker logs`; a coloured line per event on a terminal. log_file = "-" keeps no file of its own.
     logconfig.configure(
-        settings.log_path,
+        None if settings.log_file == logconfig.STDERR_ONLY else settings.log_path,
         level=settings.log_level,
         max_bytes=settings.log_max_bytes,
         backups=settings.log_backups,
-        stderr_level="error",
+        stderr_level=settings.log_level,
+        stderr_renderer="console" if sys.stderr.isatty() else "json",
     )
     service = Service(settings, after_sweep=refresh_after_sweep)
 

@@ -152,3 +152,4 @@ class Attempts:
                     return
             if self.stop_event.wait(0.1):
                 raise Abandoned("daemon stopping while waiting for a manual export")
+            self.tick()  # alive while a long manual export holds the lock (systemd's watchdog counts on it)

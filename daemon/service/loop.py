@@ -22,6 +22,7 @@ from daemon.convert.inputs import InputFile, classify, discover
 from daemon.convert.ledger import Ledger
 from daemon.convert.writer import clean_temporaries
 from daemon.logconfig import get_logger
+from daemon.service import notify as sd_notify
 from daemon.service.alerts import Alerter, host_label
 from daemon.service.attempt import Attempts
 from daemon.service.metrics import Metrics
@@ -120,6 +121,7 @@ class Service:
         self.requests.put(("sweep:" + reason, None))
 
     def request_stop(self) -> None:
+        sd_notify.stopping()  # systemd: a clean stop, not a crash (no-op elsewhere)
         self.stop_event.set()
         self.requests.put(("stop", None))
 
@@ -161,6 +163,9 @@ class Service:
                     # Watch before the catch-up sweep: a file written while it runs is then not missed
                     # until the next daily sweep (its events wait in the queue; if converted already, skipped).
                     self.source.start(self.notify)
+                # systemd: started once the watcher runs; READY=1 does not wait for the catch-up sweep, which
+                # may convert for hours while TimeoutStartSec counts (events meanwhile wait in the queue).
+                sd_notify.ready(f"watching {settings.root}; start-up sweep running")
                 self.sweep("startup")
                 if not once:
                     self.scheduler.start()
@@ -378,3 +383,6 @@ class Service:
             "counters": asdict(self.counters),
         }
         write_heartbeat(self.settings.state_path, document)
+        if running:  # systemd: WATCHDOG=1 with each heartbeat (WatchdogSec is a multiple of heartbeat_seconds)
+            c, pending = self.counters, len(self.settler)
+            sd_notify.watchdog(f"{c.written} written, {c.skipped} skipped, {c.failed} failed, {pending} pending")
