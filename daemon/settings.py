@@ -257,7 +257,7 @@ def _number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
-def _semantic(name: str, value: Any, settings: Mapping[str, Any]) -> str | None:
+def _semantic(name: str, value: Any, settings: Mapping[str, Any] | None) -> str | None:
     """What the type and range cannot say: known zones, HH:MM, an http(s) URL, a level the codec has."""
     try:
         if name in ("timezone", "source_timezone"):
@@ -272,7 +272,7 @@ def _semantic(name: str, value: Any, settings: Mapping[str, Any]) -> str | None:
         parsed = urllib.parse.urlsplit(value)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             return "alert_webhook_url must be an http:// or https:// URL with a host"  # never echo a secret
-    if name == "compression_level" and isinstance(value, int):
+    if name == "compression_level" and isinstance(value, int) and settings is not None:
         codec = settings.get("compression", Settings.compression)
         low, high = _LEVELS.get(codec, (0, 22))
         if not low <= value <= high:
@@ -283,8 +283,9 @@ def _semantic(name: str, value: Any, settings: Mapping[str, Any]) -> str | None:
 _LEVELS = {"zstd": (1, 22), "gzip": (0, 9), "brotli": (0, 11)}  # what polars accepts per codec
 
 
-def _convert(name: str, raw: Any, settings: Mapping[str, Any]) -> tuple[Any, str | None]:
-    """(value, None) when `raw` is a valid value for `name`, else (None, why), never echoing a secret."""
+def _convert(name: str, raw: Any, settings: Mapping[str, Any] | None) -> tuple[Any, str | None]:
+    """(value, None) when `raw` is a valid value for `name`, else (None, why), never echoing a secret.
+    `settings` (the other values) is for the checks across settings; None skips them."""
     try:
         value = msgspec.convert(raw, _TYPES[name], strict=False, dec_hook=_dec_hook)
     except msgspec.ValidationError:
@@ -498,20 +499,16 @@ def load(
     for key in FIELDS:
         if key in given:
             layers.append((Origin("flag", "--" + key.replace("_", "-")), {key: given[key]}))
-    chosen: dict[str, tuple[Origin, Any]] = {}
-    for origin, layer in layers:
-        for key, raw in layer.items():
-            chosen[key] = (origin, raw)
-    raw_values = {key: raw for key, (_, raw) in chosen.items()}
+    merged = {key: raw for _, layer in layers for key, raw in layer.items()}
     values: dict[str, Any] = {}
-    for key, (origin, raw) in chosen.items():
-        value, why = _convert(key, raw, raw_values)
-        if why is not None:
-            where = f"config file {origin.where}" if origin.kind == "file" else origin.where or origin.kind
-            problems.append(f"{where}: {why}")
-        else:
-            values[key] = value
-    origins = {key: origin for key, (origin, _) in chosen.items()}
+    origins: dict[str, Origin] = {}
+    for origin, layer in layers:  # every layer is checked, also a value a higher one overrides
+        for key, raw in layer.items():
+            value, why = _convert(key, raw, merged if merged[key] is raw else None)
+            if why is not None:
+                where = f"config file {origin.where}" if origin.kind == "file" else origin.where
+                problems.append(f"{where}: {why}")
+            values[key], origins[key] = value, origin
     if problems:
         return Loaded(None, origins, config_file, config_origin, tuple(problems), tuple(unknown_variables(env)))
     settings = Settings(**values)
