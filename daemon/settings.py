@@ -530,6 +530,13 @@ def resolve(
     return loaded.settings
 
 
+def root_problem(settings: Settings) -> str | None:
+    """Why the root cannot be the daemon's (`run` refuses it; `config check` reports it), or None."""
+    if any((settings.root / top).is_dir() for top in ("g", "knowledge")):
+        return None
+    return f"{settings.root} has neither g/ nor knowledge/: is it the operations repository? Pass --root DIR"
+
+
 # ----------------------------------------------------------------------------------- reload
 @dataclass(frozen=True)
 class Reload:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunCli
+from tests.daemonproc import DaemonProcess, Processes, cli, daemon_env
 
 
 @pytest.fixture
@@ -170,4 +171,27 @@ def test_other_commands_exit_2_on_a_config_error(root: Path, run_cli: RunCli, en
     env.setenv("PARQUET_EXPORTER_LOG_BACKUPS", "-3")
     result = run_cli("status", "--root", root)
     expected = "error: PARQUET_EXPORTER_LOG_BACKUPS: log_backups must be a whole number from 0 to 1000, got '-3'\n"
+    assert (2, expected) == (result.code, result.err)
+
+
+def test_no_command_runs_the_daemon_with_the_group_options(root: Path, processes: Processes) -> None:
+    """`parquet-exporter --root R --config F` without a command runs the daemon with that root and file."""
+    config = write(root / "c.toml", 'sweep_time = "07:15"\n')
+    out, err = root.parent / "daemon.out", root.parent / "daemon.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        popen = processes.popen(
+            cli("--root", str(root), "--config", str(config)), env=daemon_env(), stdout=stdout, stderr=stderr
+        )
+    proc = DaemonProcess(root, popen, out, err)
+    proc.wait_ready()
+    assert "07:15:00" == str(proc.heartbeat()["next_sweep"])[11:19]
+    assert 0 == proc.stop()
+
+
+def test_a_root_without_g_or_knowledge_is_a_problem(tmp_path: Path, run_cli: RunCli, env: pytest.MonkeyPatch) -> None:
+    """config check refuses a root the daemon would refuse to run on, with the same line."""
+    result = run_cli("config", "check", "--root", tmp_path)
+    expected = (
+        f"error: {tmp_path.resolve()} has neither g/ nor knowledge/: is it the operations repository? Pass --root DIR\n"
+    )
     assert (2, expected) == (result.code, result.err)

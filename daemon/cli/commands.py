@@ -20,7 +20,7 @@ from daemon.cli.formats import FORMATS, Format, render
 from daemon.convert.digest import Prefetched, Spare
 from daemon.convert.inputs import likely_csv_sources
 from daemon.errors import ConfigError, ExporterError
-from daemon.settings import Settings, load
+from daemon.settings import Settings, load, root_problem
 from daemon.specs import BY_NAME
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -370,10 +370,8 @@ def run(settings: Settings, once: bool) -> int:
     from daemon.analytics.report import refresh_after_sweep
     from daemon.service.loop import Service
 
-    if not any((settings.root / top).is_dir() for top in ("g", "knowledge")):
-        raise ConfigError(
-            f"{settings.root} has neither g/ nor knowledge/: is it the operations repository? Pass --root DIR"
-        )
+    if (problem := root_problem(settings)) is not None:
+        raise ConfigError(problem)
     logconfig.configure(
         settings.log_path,
         level=settings.log_level,
@@ -529,6 +527,9 @@ def config_check(root: Path | None, config_file: Path | None, as_json: bool) -> 
     """
     loaded = load(*_sources(root, config_file))
     report = loaded.to_json(strict=True)
+    if loaded.settings is not None and (problem := root_problem(loaded.settings)) is not None:
+        report["problems"].append(problem)
+        report["valid"] = False
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif report["problems"]:
