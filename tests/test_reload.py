@@ -16,9 +16,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from daemon.logconfig import LOGGER_NAME
-from daemon.service.loop import Service, read_heartbeat
+from daemon.service.loop import Service
 from daemon.service.scheduler import SweepScheduler
 from daemon.settings import Loaded, Settings, load
+from daemon.state.heartbeat import read_heartbeat
 from tests import daemonproc
 from tests.daemonproc import DaemonProcess, Processes, run_cli, wait_until
 from tests.test_daemon_e2e import csv_bytes, daily_output, source_path, wait_rows
@@ -50,8 +51,8 @@ FAST = "heartbeat_seconds = 0.1\nretry_max_wait_seconds = 0.01\nnice = 0\n"
 
 
 def test_reload_applies_live_settings_to_every_part(root: Path, restore_log_level: None) -> None:
-    """A reload moves the next sweep (scheduler and heartbeat), the settle time, and the exporter's settings,
-    and logs config.reloaded with the changed keys."""
+    """A reload moves the next sweep (scheduler and heartbeat), the settle time, and the settings the ledger,
+    the attempts and the exporter hold, and logs config.reloaded with the changed keys."""
     config = write_config(root / "c.toml", FAST + 'settle_seconds = 0.05\nsweep_time = "05:00"\n')
     reloader = functools.partial(load, {"root": root}, config, {})
     settings = reloader().settings
@@ -61,15 +62,18 @@ def test_reload_applies_live_settings_to_every_part(root: Path, restore_log_leve
     service.reloader = reloader
     with capture_logs() as logs, running(service, source):
         assert service.scheduler is not None
-        assert service.exporter is not None
+        assert service.attempts is not None
+        assert service.ledger is not None
         write_config(config, FAST + 'settle_seconds = 0.7\nsweep_time = "06:45"\nretry_attempts = 2\n')
         service.request_reload()
         wait_for(lambda: events(logs, "config.reloaded"), what="config.reloaded")
         beat = read_heartbeat(settings.state_path) or {}
         assert ("06:45", "06:45") == (local_hh_mm(beat["next_sweep"]), f"{service.scheduler.next_run():%H:%M}")
-        assert (0.7, 0.7, 2) == (
+        assert (0.7, 0.7, 0.7, 2, 2) == (
             service.settler.settle_seconds,
-            service.exporter.settings.settle_seconds,
+            service.ledger.settings.settle_seconds,
+            service.attempts.exporter.settings.settle_seconds,
+            service.attempts.settings.retry_attempts,
             service.settings.retry_attempts,
         )
     [reloaded] = events(logs, "config.reloaded")

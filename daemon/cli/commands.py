@@ -520,10 +520,10 @@ def config() -> None:
 @_location_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (also when invalid).")
 def config_check(root: Path | None, config_file: Path | None, as_json: bool) -> int:
-    """Validate every setting and show each one's value and source; exit 2 with one line per problem.
+    """Validate the settings; show each one's value and source.
 
-    Unknown keys in the file and PARQUET_EXPORTER_* variables that name no setting are problems here.
-    Secrets are redacted.
+    Exit 0 when valid, else 2 with one line per problem. Unknown keys in the file and
+    PARQUET_EXPORTER_* variables that name no setting are problems here. Secrets are redacted.
     """
     loaded = load(*_sources(root, config_file))
     report = loaded.to_json(strict=True)
