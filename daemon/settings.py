@@ -129,11 +129,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return self.path(self.report_file)
 
     def __repr__(self) -> str:
-        # secrets (a Slack webhook carries its token in the path) never reach a repr or a traceback
-        fields = ", ".join(
-            f"{name}={'<redacted>' if is_secret(name) and value else repr(value)}"
-            for name, value in ((n, getattr(self, n)) for n in self.__struct_fields__)
-        )
+        # secrets (a Slack webhook carries its token in the path), a URL's password or query never reach a
+        # repr or a traceback
+        def text(name: str, value: Any) -> str:
+            if is_secret(name) and value:
+                return "<redacted>"
+            return repr(shown(name, value) if isinstance(value, str) else value)
+
+        fields = ", ".join(f"{name}={text(name, getattr(self, name))}" for name in self.__struct_fields__)
         return f"Settings({fields})"
 
 
@@ -422,7 +425,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a settings file")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark (some editors write one) is not an error
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path} is not UTF-8 text (bad byte at offset {exc.start})") from None
     try:

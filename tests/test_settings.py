@@ -498,3 +498,21 @@ def test_an_invalid_value_is_reported_even_when_a_higher_source_overrides_it(tmp
     config = write_config(tmp_path / "c.toml", "settle_seconds = nan\n")
     loaded = load({"root": tmp_path}, config, env={"PARQUET_EXPORTER_SETTLE_SECONDS": "1"})
     assert (f"config file {config}: settle_seconds must be a number from 0 to 86400, got nan",) == loaded.problems
+
+
+def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """A UTF-8 byte-order mark at the start of the file (some editors write one) is not an error."""
+    config = tmp_path / "c.toml"
+    config.write_bytes(b"\xef\xbb\xbf[parquet_exporter]\nnice = 4\n")
+    assert 4 == resolve({"root": tmp_path}, config, env={}).nice
+
+
+def test_repr_hides_secrets_and_url_credentials(tmp_path: Path) -> None:
+    """repr(Settings) shows neither the webhook's path nor a password in any URL-valued setting."""
+    settings = msgspec.structs.replace(
+        resolve({"root": tmp_path}, env={}),
+        alert_webhook_url="https://hooks.example.com/T0/s3cr3t",
+        report_file="https://user:pa55@host/report.html",
+    )
+    text = repr(settings)
+    assert [] == [secret for secret in ("s3cr3t", "pa55") if secret in text]
