@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -201,3 +202,20 @@ def test_a_typo_in_a_variable_is_logged_at_start(root: Path, processes: Processe
         warning["detail"].split(" (")[0],
     )
     assert 0 == proc.stop()
+
+
+def test_a_burst_of_sighups_never_wedges_the_daemon(root: Path, processes: Processes) -> None:
+    """After 200 SIGHUPs 2 ms apart (the kernel merges some), a later edit and SIGHUP still reload, the
+    daemon still converts, and it stops cleanly."""
+    config = write_config(root / "exporter.toml", 'sweep_time = "05:00"\n')
+    proc = start_with_config(processes, root, config)
+    for _ in range(200):
+        proc.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.002)
+    wait_until(lambda: proc.events("config.reloaded"), 10, "a config.reloaded line")
+    write_config(config, 'sweep_time = "06:15"\n')
+    proc.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: local_hh_mm(proc.heartbeat()["next_sweep"]) == "06:15", 10, "the heartbeat's next sweep")
+    source_path(root, "20251028").write_bytes(csv_bytes("20251028", 3))
+    wait_rows(daily_output(root, "20251028"), 3)
+    assert (0, 1) == (proc.stop(), len(proc.events("daemon.stopped")))

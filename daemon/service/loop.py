@@ -95,7 +95,9 @@ class Service:
         self.clock = clock
         self.source: EventSource = source or WatchdogSource([settings.reports_path, settings.optimize_path])
         self.settler = Settler(settings.settle_seconds, clock)
-        self.requests: queue.Queue[tuple[str, Path | None]] = queue.Queue()
+        # SimpleQueue: its put() is reentrant, so a signal handler (SIGTERM, SIGHUP) may enqueue while the
+        # main thread is inside get() (queue.Queue's lock would deadlock there)
+        self.requests: queue.SimpleQueue[tuple[str, Path | None]] = queue.SimpleQueue()
         self.stop_event = threading.Event()
         self.counters = Counters()
         self.started_at = now_utc()
