@@ -292,13 +292,13 @@ def _convert(name: str, raw: Any, settings: Mapping[str, Any] | None) -> tuple[A
     try:
         value = msgspec.convert(raw, _TYPES[name], strict=False, dec_hook=_dec_hook)
     except msgspec.ValidationError:
-        got = "<redacted>" if is_secret(name) else (repr(raw) if isinstance(raw, str) else json_text_safe(raw))
+        got = "<redacted>" if is_secret(name) else (repr(raw) if isinstance(raw, str) else _raw_text(raw))
         return None, f"{name} must be {expected(name)}, got {got}"
     return value, _semantic(name, value, settings)
 
 
-def json_text_safe(value: Any) -> str:
-    """`json_text`, or the repr for what JSON cannot hold (NaN, infinity, dates from TOML)."""
+def _raw_text(value: Any) -> str:
+    """A raw value as given, for an error line: JSON text, or the repr for NaN, infinity, TOML dates."""
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     try:
