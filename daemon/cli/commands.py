@@ -19,8 +19,8 @@ from daemon import __version__
 from daemon.cli.formats import FORMATS, Format, render
 from daemon.convert.digest import Prefetched, Spare
 from daemon.convert.inputs import likely_csv_sources
-from daemon.errors import ExporterError
-from daemon.settings import Settings, resolve
+from daemon.errors import ConfigError, ExporterError
+from daemon.settings import Settings, load, root_problem
 from daemon.specs import BY_NAME
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,49 +41,71 @@ def _exit_code(exc: click.ClickException) -> int:
     return exc.code if isinstance(exc, ExporterClickError) else exc.exit_code
 
 
-def common(func: F) -> F:
-    """`--root` and `--config` on every command, and ExporterError turned into a one-line message."""
+_LOCATION = "parquet_exporter.location"  # ctx.meta: the group's --root and --config
+_SOURCES = "parquet_exporter.sources"  # ctx.meta: the flags and config file the settings were loaded from
+_LOADED = "parquet_exporter.loaded"  # ctx.meta: the Loaded settings (warnings, origins)
+_LOGS_ITS_WARNINGS = {"run"}  # the daemon logs config warnings as events; other commands print them
 
-    @click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Repository root holding g/ and knowledge/ (default: current directory).",
-    )
-    @click.option(
+
+def _location_options(func: F) -> F:
+    """`--root` and `--config`, taken by the group (before the command name) and by every command."""
+    func = click.option(
         "--config",
         "config_file",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
         help="TOML config file (see config/exporter.toml); env PARQUET_EXPORTER_CONFIG.",
-    )
+    )(func)
+    return click.option(
+        "--root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Repository root holding g/ and knowledge/ (default: current directory).",
+    )(func)
+
+
+def _sources(root: Path | None, config_file: Path | None) -> tuple[dict[str, Any], Path | None]:
+    """The flags and config file of this invocation: the command's own --root/--config, else the group's."""
+    group_root, group_config = click.get_current_context().meta.get(_LOCATION, (None, None))
+    return {"root": root if root is not None else group_root}, config_file if config_file is not None else group_config
+
+
+def common(func: F) -> F:
+    """`--root` and `--config` on every command, and ExporterError turned into a one-line message."""
+
+    @_location_options
     @functools.wraps(func)
     def wrapper(*args: Any, root: Path | None, config_file: Path | None, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        flags, config = _sources(root, config_file)
         try:
-            settings = resolve({"root": root}, config_file)
-            return func(settings, *args, **kwargs)
+            loaded = load(flags, config)
+            if loaded.settings is None:
+                raise ConfigError("; ".join(loaded.problems))
+            ctx.meta[_SOURCES], ctx.meta[_LOADED] = (flags, config), loaded
+            if func.__name__ not in _LOGS_ITS_WARNINGS:
+                for warning in loaded.warnings:
+                    click.echo(f"warning: {warning}", err=True)
+            return func(loaded.settings, *args, **kwargs)
         except ExporterError as exc:
             raise ExporterClickError(exc) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-class DefaultGroup(click.Group):
-    """A group that runs `run` when no command is given."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args:
-            args = ["run"]
-        return super().parse_args(ctx, args)
-
-
-@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="parquet-exporter")
-def cli() -> None:
+@_location_options
+@click.pass_context
+def cli(ctx: click.Context, root: Path | None, config_file: Path | None) -> Any:
     """Convert query-performance reports into hive-partitioned Parquet for DuckDB.
 
-    With no command, runs the daemon (`run`).
+    With no command, runs the daemon (`run`). `--root` and `--config` may come before the command name.
     """
+    ctx.meta[_LOCATION] = (root, config_file)
+    if ctx.invoked_subcommand is None:
+        return ctx.invoke(run)
+    return None
 
 
 # --------------------------------------------------------------------------------------- export
@@ -346,13 +368,10 @@ def run(settings: Settings, once: bool) -> int:
 
     from daemon import logconfig
     from daemon.analytics.report import refresh_after_sweep
-    from daemon.errors import ConfigError
     from daemon.service.loop import Service
 
-    if not any((settings.root / top).is_dir() for top in ("g", "knowledge")):
-        raise ConfigError(
-            f"{settings.root} has neither g/ nor knowledge/: is it the operations repository? Pass --root DIR"
-        )
+    if (problem := root_problem(settings)) is not None:
+        raise ConfigError(problem)
     # Every event also goes to stderr, where a service manager collects it: JSON lines for journald, launchd
     # or `docker logs`; a coloured line per event on a terminal. log_file = "-" keeps no file of its own.
     logconfig.configure(
@@ -364,12 +383,21 @@ def run(settings: Settings, once: bool) -> int:
         stderr_renderer="console" if sys.stderr.isatty() else "json",
     )
     service = Service(settings, after_sweep=refresh_after_sweep)
+    meta = click.get_current_context().meta
+    for warning in meta[_LOADED].warnings:
+        logconfig.get_logger().warning("config.unknown_variable", detail=warning)
+    flags, config_file = meta[_SOURCES]
+    service.reloader = functools.partial(load, flags, config_file)  # the file and environment, read again
 
     def stop(signum: int, _: object) -> None:
         service.request_stop()
 
+    def hangup(signum: int, _: object) -> None:
+        logconfig.reopen()
+        service.request_reload()  # done by the daemon's main loop, between conversions
+
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: logconfig.reopen())
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, hangup)
     try:
         counters = service.run(once=once)
     finally:
@@ -483,6 +511,37 @@ def logs(
         except KeyboardInterrupt:
             pass
     return 0
+
+
+# --------------------------------------------------------------------------------------- config
+@cli.group()
+def config() -> None:
+    """Check the settings before deploying them."""
+
+
+@config.command("check")
+@_location_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (also when invalid).")
+def config_check(root: Path | None, config_file: Path | None, as_json: bool) -> int:
+    """Validate the settings; show each one's value and source.
+
+    Exit 0 when valid, else 2 with one line per problem. Unknown keys in the file and
+    PARQUET_EXPORTER_* variables that name no setting are problems here. Secrets are redacted.
+    """
+    loaded = load(*_sources(root, config_file))
+    report = loaded.to_json(strict=True)
+    if loaded.settings is not None and (problem := root_problem(loaded.settings)) is not None:
+        report["problems"].append(problem)
+        report["valid"] = False
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    elif report["problems"]:
+        for problem in report["problems"]:
+            click.echo(f"error: {problem}", err=True)
+    else:
+        for line in loaded.lines():
+            click.echo(line)
+    return 2 if report["problems"] else 0
 
 
 # ----------------------------------------------------------------------------------------- main

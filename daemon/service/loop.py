@@ -8,6 +8,7 @@ twice at once. `run(once=True)` does the start-up work (clean, sweep), drains an
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import threading
@@ -21,14 +22,14 @@ from daemon.convert.exporter import Exporter, Outcome
 from daemon.convert.inputs import InputFile, classify, discover
 from daemon.convert.ledger import Ledger
 from daemon.convert.writer import clean_temporaries
-from daemon.logconfig import get_logger
+from daemon.logconfig import LOGGER_NAME, get_logger
 from daemon.service import notify as sd_notify
 from daemon.service.alerts import Alerter, host_label
 from daemon.service.attempt import Attempts
 from daemon.service.metrics import Metrics
 from daemon.service.scheduler import SweepScheduler
 from daemon.service.watcher import EventKind, EventSource, Settler, WatchdogSource, stat_signature
-from daemon.settings import Settings
+from daemon.settings import Loaded, Reload, Settings, plan_reload, shown
 from daemon.state.database import State, now_utc
 from daemon.state.heartbeat import write_heartbeat
 from daemon.state.locks import daemon_lock, export_lock_nowait
@@ -96,7 +97,9 @@ class Service:
         self.clock = clock
         self.source: EventSource = source or WatchdogSource([settings.reports_path, settings.optimize_path])
         self.settler = Settler(settings.settle_seconds, clock)
-        self.requests: queue.Queue[tuple[str, Path | None]] = queue.Queue()
+        # SimpleQueue: its put() is reentrant, so a signal handler (SIGTERM, SIGHUP) may enqueue while the
+        # main thread is inside get() (queue.Queue's lock would deadlock there)
+        self.requests: queue.SimpleQueue[tuple[str, Path | None]] = queue.SimpleQueue()
         self.stop_event = threading.Event()
         self.counters = Counters()
         self.started_at = now_utc()
@@ -111,6 +114,7 @@ class Service:
         self.health_level: int | None = None  # the last judged level; the first judgement is the baseline
         self._next_health = 0.0
         self.metrics = Metrics(settings)  # Prometheus: /metrics and the textfile (daemon/service/metrics.py)
+        self.reloader: Callable[[], Loaded] | None = None  # loads the configuration again (SIGHUP), from the CLI
 
     # called from other threads ---------------------------------------------------------------
     def notify(self, path: Path | None, kind: EventKind) -> None:
@@ -124,6 +128,50 @@ class Service:
         sd_notify.stopping()  # systemd: a clean stop, not a crash (no-op elsewhere)
         self.stop_event.set()
         self.requests.put(("stop", None))
+
+    def request_reload(self) -> None:
+        """Ask the main loop to load the configuration again (SIGHUP's handler only enqueues this)."""
+        self.requests.put(("reload", None))
+
+    # reloading ---------------------------------------------------------------------------------
+    def reload(self, loaded: Loaded) -> Reload | None:
+        """Run with a configuration loaded again: live settings take effect at once (the settler, the next
+        sweep and the heartbeat showing it, the ledger, attempts and exporter, the alerter, the log level);
+        the others are kept until a restart (`config.kept`). A configuration with any problem is refused
+        (`config.rejected`) and the running one stays: a typo never stops the service."""
+        if loaded.settings is None:
+            log.error("config.rejected", problems=list(loaded.problems), detail="the running configuration stays")
+            return None
+        for warning in loaded.warnings:
+            log.warning("config.unknown_variable", detail=warning)
+        plan = plan_reload(self.settings, loaded.settings)
+        if plan.kept:
+            log.warning("config.kept", keys=list(plan.kept), detail="these take effect at the next start")
+        self.settings = new = plan.settings
+        self.settler.settle_seconds = new.settle_seconds
+        if self.ledger is not None:
+            self.ledger.settings = new
+        if self.attempts is not None:
+            self.attempts.settings = self.attempts.exporter.settings = self.attempts.exporter.ledger.settings = new
+        self.metrics.settings = new  # the textfile's path is live; the listener's address is not
+        if self.scheduler is not None:
+            self.scheduler.reschedule(new)
+        if any(name.startswith("alert_") for name in plan.changed):
+            if self.alerter is not None:
+                self.alerter.stop()
+            self.alerter = Alerter.from_settings(new)
+            if self.alerter is not None:
+                self.alerter.start()
+        self._heartbeat(force=True)
+        logger = logging.getLogger(LOGGER_NAME)
+        level = logging.getLevelName(new.log_level.upper())
+        if level < logger.level:  # more verbose: from this line on; less verbose: after this line
+            logger.setLevel(level)
+        log.info(
+            "config.reloaded", changed=list(plan.changed), values={k: shown(k, getattr(new, k)) for k in plan.changed}
+        )
+        logger.setLevel(level)
+        return plan
 
     # lifecycle ---------------------------------------------------------------------------------
     def run(self, *, once: bool = False) -> Counters:
@@ -227,6 +275,10 @@ class Service:
 
     def _handle(self, kind: str, path: Path | None) -> None:
         if kind == "stop":
+            return
+        if kind == "reload":
+            if self.reloader is not None:
+                self.reload(self.reloader())
             return
         if kind.startswith("sweep:"):
             self.sweep(kind.removeprefix("sweep:"), retry_failed=kind == "sweep:scheduled")

@@ -58,6 +58,14 @@ class SweepScheduler:
             misfire_grace_time=settings.misfire_grace_seconds,
         )
 
+    def reschedule(self, settings: Settings) -> None:
+        """Follow new settings (a reload): the next sweep moves to `sweep_time` in `timezone` at once."""
+        self.tz = zone(settings.timezone)
+        self.at = parse_sweep_time(settings.sweep_time)
+        self.trigger = DailyAt(self.at, self.tz)
+        self._scheduler.modify_job("sweep", misfire_grace_time=settings.misfire_grace_seconds)
+        self._scheduler.reschedule_job("sweep", trigger=self.trigger)
+
     def start(self) -> None:
         self._scheduler.start()
 
