@@ -409,7 +409,10 @@ def test_run_with_an_unusable_metrics_address_is_one_line_and_exit_2(root: Path,
         )
     assert 2 == done.returncode
     [line] = done.stderr.splitlines()
-    assert line.startswith("error: metrics_address "), line
+    # a malformed value is refused with the settings, naming the variable it came from
+    assert line.startswith(("error: metrics_address ", "error: PARQUET_EXPORTER_METRICS_ADDRESS: metrics_address ")), (
+        line
+    )
     assert address in line
     reason = {"in-use": "Address already in use", "not-here": "Cannot assign requested address", "malformed": "IP:PORT"}
     assert reason[problem] in line
