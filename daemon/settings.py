@@ -7,6 +7,7 @@ never reads the environment or a global.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
@@ -60,6 +61,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     alert_min_interval_seconds: float = 300.0
     alert_timeout_seconds: float = 5.0
     alert_retries: int = 3
+    # fleet: publishing outputs to a shared folder or bucket (README "Fleet")
+    output_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    fleet_host: str = ""
+    keep_local: bool = True
+    publish_alert_age_seconds: float = 3600.0
 
     # Resolved paths --------------------------------------------------------------------------
     def path(self, relative: str) -> Path:
@@ -94,16 +102,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def report_path(self) -> Path:
         return self.path(self.report_file)
 
+    @property
+    def publishing(self) -> bool:
+        """Whether outputs are published to `output_url` after they are written locally."""
+        return bool(self.output_url)
+
+    @property
+    def host_dir(self) -> str | None:
+        """The `host=<name>` level of every output path, or None when `fleet_host` is empty."""
+        return f"host={self.fleet_host}" if self.fleet_host else None
+
     def __repr__(self) -> str:
         # the webhook URL is a secret (Slack's carries its token in the path): never in a repr or a traceback
         fields = ", ".join(
-            f"{name}={'<redacted>' if name == 'alert_webhook_url' and value else repr(value)}"
+            f"{name}={'<redacted>' if name in SECRET_FIELDS and value else repr(value)}"
             for name, value in ((n, getattr(self, n)) for n in self.__struct_fields__)
         )
         return f"Settings({fields})"
 
 
 FIELDS: tuple[str, ...] = tuple(Settings.__struct_fields__)
+# Settings whose value is never shown (repr, `config check`, logs). Storage credentials are not settings at
+# all: they come only from the standard AWS variables and files, which nothing here prints.
+SECRET_FIELDS: frozenset[str] = frozenset({"alert_webhook_url"})
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -189,3 +210,35 @@ def _check(s: Settings) -> None:
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             # never echo the value: it is a secret
             raise ConfigError("alert_webhook_url must be an http:// or https:// URL with a host")
+    _check_fleet(s)
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def _check_fleet(s: Settings) -> None:
+    """The publishing settings: a URL we can publish to, a host name that is one path level."""
+    if s.fleet_host and not _HOST_NAME.fullmatch(s.fleet_host):
+        raise ConfigError(f"fleet_host must be letters, digits, '.', '_' or '-' (at most 63), got {s.fleet_host!r}")
+    if s.publish_alert_age_seconds <= 0:
+        raise ConfigError(f"publish_alert_age_seconds must be positive, got {s.publish_alert_age_seconds}")
+    if not s.keep_local:
+        # Whether an output is current is answered from the local file (and its footer); without it every
+        # sweep would convert and publish again. Refused until that question can be asked of the store.
+        raise ConfigError("keep_local = false is not supported yet: the local copy decides what is current")
+    if s.output_url:
+        parsed = urllib.parse.urlsplit(s.output_url)
+        if parsed.scheme == "s3":
+            if not parsed.hostname:
+                raise ConfigError("output_url s3://bucket/prefix needs a bucket")
+            if parsed.username or parsed.password or parsed.query:
+                # credentials come only from the AWS variables and files; never echo what was given
+                raise ConfigError("output_url must not carry credentials or a query: use the AWS variables or files")
+        elif parsed.scheme not in ("", "file"):
+            raise ConfigError(f"output_url must be a folder, file://... or s3://bucket/prefix, not {parsed.scheme}://")
+    if s.s3_endpoint_url:
+        parsed = urllib.parse.urlsplit(s.s3_endpoint_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConfigError("s3_endpoint_url must be an http:// or https:// URL with a host")
+        if parsed.username or parsed.password:
+            raise ConfigError("s3_endpoint_url must not carry credentials: use the AWS variables or files")
