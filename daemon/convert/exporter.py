@@ -36,6 +36,7 @@ from daemon.errors import (
     UnreadableInput,
 )
 from daemon.logconfig import get_logger
+from daemon.publish.outbox import enqueue
 from daemon.settings import Settings
 from daemon.specs import REJECTS_COLUMNS, DatasetSpec
 from daemon.state.database import OutputRecord, SourceRecord, State, now_utc
@@ -664,6 +665,7 @@ class Exporter:
                 exported_at=now_utc(),
             )
         )
+        enqueue(self.settings, self.state, [self.settings.root / p for p in (outcome.output, outcome.rejects) if p])
         self._record_source(outcome.source, src, outcome.output, "written")
         run_id = self.state.add_run(
             dataset=spec.name,

@@ -33,6 +33,7 @@ from daemon.convert.inputs import InputFile, classify, discover
 from daemon.convert.writer import clean_temporaries
 from daemon.errors import Abandoned, ExporterError, TransientIOError
 from daemon.logconfig import get_logger
+from daemon.publish.outbox import Publisher
 from daemon.service.alerts import Alerter, host_label
 from daemon.service.scheduler import SweepScheduler
 from daemon.service.watcher import EventKind, EventSource, Settler, WatchdogSource, stat_signature
@@ -112,6 +113,7 @@ class Service:
         self.last_sweep: str | None = None
         self.scheduler: SweepScheduler | None = None
         self.exporter: Exporter | None = None
+        self.publisher: Publisher | None = None
         self._next_heartbeat = 0.0
         # inputs whose transient failure outlasted the in-place retries: path -> (due, times deferred)
         self._deferred: dict[Path, tuple[float, int]] = {}
@@ -137,6 +139,7 @@ class Service:
         settings = self.settings
         with daemon_lock(settings.state_path), State(settings.state_path / "state.db") as state:
             self.exporter = Exporter(settings, state)
+            self.publisher = Publisher(settings, state)
             self._lower_priority()
             removed: list[Path] = []
             with export_lock_nowait(settings.state_path) as held:
@@ -208,6 +211,8 @@ class Service:
             if item is not None and path.is_file():
                 self.convert(item)
         self._run_deferred()
+        if self.publisher is not None:
+            self.publisher.drain(stop=self.stop_event, budget_seconds=self.settings.heartbeat_seconds)
         if self.alerter is not None and self.clock() >= self._next_health:
             self.check_health()
         alive = getattr(self.source, "alive", None)
@@ -376,6 +381,8 @@ class Service:
         result.orphans = len(result.orphan_outputs)
         for output in result.orphan_outputs[:20]:
             log.info("sweep.orphan", output=output, detail="source is gone; output kept")
+        if self.publisher is not None and not self.stop_event.is_set():
+            self.publisher.sweep(self.stop_event)
         result.seconds = round(time.perf_counter() - started, 3)
         self.counters.sweeps += 1
         self.last_sweep = now_utc()
