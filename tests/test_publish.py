@@ -192,7 +192,8 @@ def test_concurrent_writers_of_one_key_each_end_in_one_whole_object(
 def test_two_hosts_publish_into_one_bucket_at_once(
     tmp_path: Path, s3: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two hosts exporting at the same moment each publish their own files; `query` reads both, by host."""
+    """Two hosts exporting at the same moment each publish their own files; `query`, `validate` and `report`
+    read the bucket, every view with a host column."""
     roots = {}
     for host in ("alpha", "beta"):
         root = tmp_path / host
@@ -226,8 +227,13 @@ def test_two_hosts_publish_into_one_bucket_at_once(
         "--root",
         roots["alpha"],
     )
+    validated = call_main("validate", "--root", roots["alpha"])
+    report = call_main("report", "--root", roots["alpha"], "--out", tmp_path / "report.html")
     assert 0 == result.code, result.err
     assert ["host,n", "alpha,7", "beta,9"] == result.out.split()
+    assert 0 == validated.code, validated.out
+    assert "Checked 4 files, 16 rows" in validated.out
+    assert 0 == report.code, report.err
 
 
 # -------------------------------------------------------------------------------- kill -9, outages
