@@ -386,3 +386,74 @@ def test_output_url_refuses_credentials_and_odd_schemes(root: Path) -> None:
         resolve({"root": root, "output_url": "ftp://host/p"}, env={})
     with pytest.raises(ConfigError, match="fleet_host"):
         resolve({"root": root, "fleet_host": "a/b"}, env={})
+
+
+def test_daemon_keeps_converting_while_the_store_is_down_and_publishes_when_it_is_back(
+    root: Path, fleet: str, s3: S3Server, write_daily: WriteCsv
+) -> None:
+    """The daemon converts files that arrive while the store is stopped, and its loop publishes them (with
+    back-off) once the store is back, with no sweep in between."""
+    from daemon.service.loop import Service
+    from tests.test_service import ScriptedSource
+
+    settings = resolve(
+        {"root": root, "settle_seconds": 0.05, "heartbeat_seconds": 0.1, "nice": 0, "retry_max_wait_seconds": 0.01}
+    )
+    source = ScriptedSource()
+    service = Service(settings, source=source)
+    worker = threading.Thread(target=service.run, daemon=True)
+    s3.stop()
+    try:
+        worker.start()
+        assert source.started.wait(30)
+        for day in ("20260113", "20260114"):
+            source.push(write_daily(day))
+        deadline = time.monotonic() + 60
+        while service.counters.written < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert service.publisher is not None
+        queued = service.publisher.pending_count()
+    finally:
+        s3.start()
+    deadline = time.monotonic() + 60
+    while service.publisher.pending_count() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = service.publisher.pending_count()
+    service.request_stop()
+    worker.join(30)
+    assert (2, 2) == (service.counters.written, queued)
+    assert 0 == left
+    assert 2 == len(objects(s3, fleet))
+
+
+def test_reconcile_finds_missing_outdated_and_orphaned_with_one_listing_per_month(
+    root: Path, tmp_path: Path, write_daily: WriteCsv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against a folder target, reconciliation queues a missing and an outdated object, reports an orphan,
+    and lists each month folder once."""
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("PARQUET_EXPORTER_OUTPUT_URL", str(shared))
+    monkeypatch.setenv("PARQUET_EXPORTER_FLEET_HOST", "alpha")
+    for day in ("20260114", "20260115", "20260201"):
+        write_daily(day)
+    assert 0 == call_main("export", "--historical", "--root", root).code
+    january = shared / "query_perf/host=alpha/year=2026/month=01"
+    (january / "query_perf_20260114.parquet").unlink()
+    outdated = january / "query_perf_20260115.parquet"
+    pl.DataFrame({"x": [1]}).write_parquet(outdated)  # someone else's bytes: not what this host published
+    (january / "query_perf_20251231.parquet").write_bytes(b"PAR1")
+    settings = settings_for(root)
+    with State(settings.state_path / "state.db") as state:
+        found = Publisher(settings, state).reconcile()
+        drained = Publisher(settings, state).drain(force=True)
+    assert 2 == found.listings
+    assert ["query_perf/host=alpha/year=2026/month=01/query_perf_20260114.parquet"] == found.missing
+    assert ["query_perf/host=alpha/year=2026/month=01/query_perf_20260115.parquet"] == found.outdated
+    assert ["query_perf/host=alpha/year=2026/month=01/query_perf_20251231.parquet"] == found.orphaned
+    assert (1, 1) == (drained.created, drained.replaced)
+    assert (
+        settings.output_path.joinpath(
+            "query_perf/host=alpha/year=2026/month=01/query_perf_20260115.parquet"
+        ).read_bytes()
+        == outdated.read_bytes()
+    )
