@@ -108,7 +108,9 @@ def dataset(settings: Settings) -> Dataset:
         return Dataset(str(getattr(target, "root", settings.output_path)))
     import s3fs
 
-    return Dataset(target.url, s3fs.S3FileSystem(**storage_options(settings)))
+    # a fresh listing at every connection: the daemon's report after a sweep must see files published since
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False, **storage_options(settings))
+    return Dataset(target.url, fs)
 
 
 def _present(data: Dataset) -> set[str]:
