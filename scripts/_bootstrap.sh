@@ -38,6 +38,7 @@ find_uv() {
     fi
 }
 
+# Extra arguments go to `uv sync` (scripts/test passes `--group spark` when Java works).
 bootstrap() {
     local uv python
     uv="$(find_uv)"
@@ -49,9 +50,9 @@ bootstrap() {
     lock_sum="$("$python" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
         "$PROJECT_DIR/uv.lock")"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_sum" ]; then
-        (cd "$PROJECT_DIR" && "$uv" sync --locked --quiet --python "$python") >&2
+        (cd "$PROJECT_DIR" && "$uv" sync --locked --quiet --python "$python" "$@") >&2
     else
-        (cd "$PROJECT_DIR" && "$uv" sync --locked --quiet --compile-bytecode --python "$python") >&2
+        (cd "$PROJECT_DIR" && "$uv" sync --locked --quiet --compile-bytecode --python "$python" "$@") >&2
         echo "$lock_sum" >"$stamp"
     fi
     "$PROJECT_DIR/.venv/bin/python" -m compileall -q "$PROJECT_DIR/daemon" >&2

@@ -18,7 +18,7 @@ from tests.daemonproc import clean_env, cli
 
 REPO = Path(__file__).resolve().parents[1]
 EXPORTER_TOML = REPO / "config" / "exporter.toml"
-_DOC_SETTING = re.compile(r"^# (?P<key>[a-z_]+) = (?P<value>.+)$")
+_DOC_SETTING = re.compile(r"^# (?P<key>[a-z0-9_]+) = (?P<value>.+)$")
 
 
 def write_config(path: Path, body: str, table: bool = True) -> Path:

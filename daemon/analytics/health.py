@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from daemon.convert.inputs import Key, output_path
 from daemon.convert.quality import Quality
 from daemon.settings import Settings
 from daemon.specs import QUERY_PERF
 from daemon.state.database import State
 from daemon.state.heartbeat import heartbeat_age, read_heartbeat
-from daemon.timeutil import next_sweep, parse_sweep_time, partition_dir, zone
+from daemon.timeutil import next_sweep, parse_sweep_time, zone
 
 OK, WARNING, CRITICAL = 0, 1, 2
 LEVEL_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}
@@ -64,6 +65,11 @@ class Facts:
     recent: list[dict[str, Any]] = field(default_factory=list)
     quality: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, Any] = field(default_factory=dict)
+    # publishing (output_url): outputs written but not yet published, and the oldest one's age
+    publish_target: str = ""
+    pending_uploads: int = 0
+    oldest_pending_seconds: float | None = None
+    publish_alert_age_seconds: float = 3600.0
 
 
 def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
@@ -77,7 +83,7 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
     up = bool(beat.get("running")) and fresh and pid is not None and pid_alive(pid)
     yesterday = (now.astimezone(tz) - dt.timedelta(days=1)).date()
     key = yesterday.strftime("%Y%m%d")
-    expected = settings.output_path / QUERY_PERF.name / partition_dir(yesterday) / QUERY_PERF.output_name(key)
+    expected = output_path(settings, QUERY_PERF, Key(key, yesterday))
     state_file = settings.state_file
     files = rows = 0
     reductions: list[float] = []
@@ -86,8 +92,10 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
     quality: list[dict[str, Any]] = []
     success_rate = None
     failures_24h = 0
+    pending, oldest_unix = 0, None
     if state_file.exists():
         with State(state_file, readonly=True) as state:
+            pending, oldest_unix = state.outbox_summary()
             outputs = state.outputs()
             files = len(outputs)
             rows = sum(o.rows_written for o in outputs)
@@ -124,6 +132,10 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
         recent=recent,
         quality=quality,
         counters=beat.get("counters") if isinstance(beat.get("counters"), dict) else {},  # type: ignore[arg-type]
+        publish_target=settings.output_url,
+        pending_uploads=pending,
+        oldest_pending_seconds=None if oldest_unix is None else max(now.timestamp() - oldest_unix, 0.0),
+        publish_alert_age_seconds=settings.publish_alert_age_seconds,
     )
 
 
@@ -155,6 +167,12 @@ def judge(facts: Facts, storage_alert_gb: float) -> tuple[int, list[str]]:
         raise_to(WARNING, f"yesterday's daily export ({facts.yesterday}) is missing")
     if facts.failures_24h:
         raise_to(WARNING, f"{facts.failures_24h} failed export(s) in the last 24 h")
+    if facts.oldest_pending_seconds is not None and facts.oldest_pending_seconds > facts.publish_alert_age_seconds:
+        raise_to(
+            WARNING,
+            f"{facts.pending_uploads} output(s) not yet published, the oldest for"
+            f" {facts.oldest_pending_seconds:.0f} s (> {facts.publish_alert_age_seconds:g} s)",
+        )
     limit = storage_alert_gb * 1024**3
     if facts.storage_bytes > 2 * limit:
         raise_to(CRITICAL, f"parquet folder {facts.storage_bytes / 1024**3:.2f} GB > 2 x {storage_alert_gb:g} GB")

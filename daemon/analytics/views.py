@@ -1,7 +1,10 @@
 """DuckDB over the Parquet datasets: the work order's views and macros, `validate`, and `query`.
 
 The views are generated from the specs; `config/views.sql` is the same SQL for the duckdb CLI
-(run it from the root: `duckdb -init config/views.sql`).
+(run it from the root: `duckdb -init config/views.sql`). When outputs are published (`output_url`), the
+views read the published dataset, every host's files: an s3:// bucket through an fsspec filesystem
+(s3fs; DuckDB's own httpfs extension cannot be loaded offline), with `host` a column of every view when
+`fleet_host` is set (from the hive path).
 """
 
 from __future__ import annotations
@@ -48,15 +51,21 @@ def _empty_select(columns: tuple[Column, ...]) -> str:
     return f"SELECT {cols} WHERE false"
 
 
-def _views(base: str, present: set[str] | None) -> list[str]:
-    """CREATE VIEW statements; datasets listed as absent get a typed empty view instead of failing."""
+def _views(base: str, present: set[str] | None, hosts: bool = False) -> list[str]:
+    """CREATE VIEW statements; datasets listed as absent get a typed empty view instead of failing. With
+    `hosts`, every view has a `host` column from the `host=<name>` level (year and month are left out)."""
     statements = []
     targets = [(spec.view, spec.name, spec.columns) for spec in DATASETS]
     targets.append((REJECTS_VIEW, "_rejects", REJECTS_COLUMNS))
     for view, folder, columns in targets:
         glob = f"{base}/{folder}/**/*.parquet"
         if present is not None and folder not in present:
-            body = _empty_select(columns)
+            body = _empty_select((*columns, Column("host", "VARCHAR")) if hosts else columns)
+        elif hosts:
+            body = (
+                f"SELECT * EXCLUDE (year, month) FROM read_parquet({_quote(glob)}, hive_partitioning = true,"
+                " hive_types = {'host': VARCHAR}, union_by_name = true)"
+            )
         else:
             body = f"SELECT * FROM read_parquet({_quote(glob)}, hive_partitioning = false, union_by_name = true)"
         statements.append(f"CREATE OR REPLACE VIEW {view} AS {body};")
@@ -72,19 +81,49 @@ def views_sql_file() -> str:
     return header + "\n".join(_views(Settings().output_dir, None)) + "\n" + MACROS + "\n"
 
 
-def _present(settings: Settings) -> set[str]:
-    out = set()
-    for folder in [spec.name for spec in DATASETS] + ["_rejects"]:
-        path = settings.output_path / folder
-        if path.is_dir() and next(path.rglob("*.parquet"), None) is not None:
-            out.add(folder)
-    return out
+@dataclass(frozen=True)
+class Dataset:
+    """Where the views read: the local output folder, a published folder, or a bucket (`fs` set)."""
+
+    base: str
+    fs: Any = None  # an s3fs filesystem for an s3:// base
+
+    def files(self, folder: str) -> list[str]:
+        """Every Parquet file below `folder`, as paths DuckDB opens (s3://... for a bucket)."""
+        if self.fs is not None:
+            found = self.fs.find(f"{self.base}/{folder}")
+            return sorted(f"s3://{p}" for p in found if p.endswith(".parquet"))
+        path = Path(self.base) / folder
+        return [str(p) for p in sorted(path.rglob("*.parquet"))] if path.is_dir() else []
+
+
+def dataset(settings: Settings) -> Dataset:
+    """The dataset the views read: the published one when `output_url` is set (every host), else local."""
+    if not settings.output_url:
+        return Dataset(str(settings.output_path))
+    from daemon.publish.targets import open_target, storage_options
+
+    target = open_target(settings)
+    if not target.url.startswith("s3://"):
+        return Dataset(str(getattr(target, "root", settings.output_path)))
+    import s3fs
+
+    # a fresh listing at every connection: the daemon's report after a sweep must see files published since
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False, **storage_options(settings))
+    return Dataset(target.url, fs)
+
+
+def _present(data: Dataset) -> set[str]:
+    return {folder for folder in [spec.name for spec in DATASETS] + ["_rejects"] if data.files(folder)}
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the views and macros defined."""
     con = duckdb.connect()
-    for statement in _views(str(settings.output_path), _present(settings)):
+    data = dataset(settings)
+    if data.fs is not None:
+        con.register_filesystem(data.fs)
+    for statement in _views(data.base, _present(data), hosts=bool(settings.fleet_host)):
         con.execute(statement)
     con.execute(MACROS)
     return con
@@ -121,18 +160,23 @@ class Validation:
 def validate(settings: Settings, state: State | None) -> Validation:
     """Check every output: DuckDB reads it, its types equal the schema, its row count equals the state."""
     result = Validation()
+    data = dataset(settings)
     with duckdb.connect() as con:
+        if data.fs is not None:
+            con.register_filesystem(data.fs)
         for spec in DATASETS:
             expected = [(c.name, c.type) for c in spec.columns]
-            folder = settings.output_path / spec.name
-            for path in sorted(folder.rglob("*.parquet")) if folder.is_dir() else []:
-                rel = str(path.relative_to(settings.root)) if path.is_relative_to(settings.root) else str(path)
+            for name in data.files(spec.name):
+                path = Path(name)
+                rel = str(path.relative_to(settings.root)) if path.is_relative_to(settings.root) else name
                 result.files += 1
                 try:
                     described = con.execute(
-                        f"DESCRIBE SELECT * FROM read_parquet({_quote(str(path))}, hive_partitioning = false)"
+                        f"DESCRIBE SELECT * FROM read_parquet({_quote(name)}, hive_partitioning = false)"
                     ).fetchall()
-                    count = con.execute(f"SELECT COUNT(*) FROM read_parquet({_quote(str(path))})").fetchone()
+                    count = con.execute(
+                        f"SELECT COUNT(*) FROM read_parquet({_quote(name)}, hive_partitioning = false)"
+                    ).fetchone()
                 except duckdb.Error as exc:
                     result.problems.append(f"{rel}: DuckDB cannot read it: {str(exc).splitlines()[0]}")
                     continue
@@ -141,7 +185,7 @@ def validate(settings: Settings, state: State | None) -> Validation:
                     result.problems.append(f"{rel}: schema {actual} differs from {expected}")
                 rows = int(count[0]) if count else 0
                 result.rows += rows
-                recorded = _recorded_rows(state, rel, path)
+                recorded = _recorded_rows(state, rel, path) if data.fs is None else _footer_rows(con, name)
                 if recorded is None:
                     result.problems.append(f"{rel}: no row count recorded in the state or the file's metadata")
                 elif recorded != rows:
@@ -154,6 +198,18 @@ def validate(settings: Settings, state: State | None) -> Validation:
             result.problems.append(f"validation query failed: {str(exc).splitlines()[0]}")
         result.query_seconds = time.perf_counter() - started
     return result
+
+
+def _footer_rows(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
+    """rows_written from a published file's footer (a bucket's files are not in this host's state)."""
+    row = con.execute(
+        f"SELECT decode(value) FROM parquet_kv_metadata({_quote(name)})"
+        " WHERE decode(key) = 'parquet_exporter.rows_written'"
+    ).fetchone()
+    try:
+        return int(row[0]) if row else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _recorded_rows(state: State | None, rel: str, path: Path) -> int | None:

@@ -174,17 +174,41 @@ def export(
                 on_item=printer.item,
                 on_plan=printer.plan,
             )
+            if not dry_run:
+                printer.published = _publish_now(settings)
         finally:
             printer.close()
             logconfig.shutdown()
-    printer.finish(report)
+    printer.finish(report, settings)
     return 1 if report.failed else 0
+
+
+def _publish_now(settings: Settings) -> Any:
+    """A one-shot export publishes at once what it queued (and what earlier runs left queued)."""
+    if not settings.publishing:
+        return None
+    from daemon.publish.outbox import Publisher
+    from daemon.state.database import State
+
+    with State(settings.state_file) as state:
+        return Publisher(settings, state).drain(force=True)
+
+
+def _publish_status(settings: Settings, output: str | None, drained: Any) -> str | None:
+    """`published` or `queued` for an output of this run (None when not publishing)."""
+    if drained is None or output is None:
+        return None
+    from daemon.state.outbox import remote_key
+
+    key = remote_key(settings, settings.root / output)
+    return "published" if key in drained.published else "queued"
 
 
 class _Printer:
     """Human output in the work order's style, with a progress bar on a TTY; or one JSON object."""
 
     def __init__(self, *, as_json: bool, dry_run: bool) -> None:
+        self.published: Any = None  # what publishing did after the export (None: not publishing)
         self.as_json = as_json
         self.dry_run = dry_run
         self.progress: Any = None
@@ -230,10 +254,22 @@ class _Printer:
             self.progress.stop()
             self.progress = None
 
-    def finish(self, report: Any) -> None:
+    def finish(self, report: Any, settings: Settings) -> None:
         if self.as_json:
-            click.echo(json.dumps(report.to_json(), indent=2))
+            document = report.to_json()
+            if self.published is not None:
+                for entry in document["written"]:
+                    entry["publish"] = _publish_status(settings, entry["output"], self.published)
+                document["publish"] = {"target": settings.output_url, "pending": self.published.pending}
+                if self.published.error:
+                    document["publish"]["error"] = self.published.error
+            click.echo(json.dumps(document, indent=2))
             return
+        drained = self.published
+        if drained is not None and (drained.done or drained.pending):
+            click.echo(f"✓ Published {drained.done} file(s) to {settings.output_url}")
+            if drained.pending:
+                click.echo(f"⚠ {drained.pending} file(s) queued for publishing (retried later): {drained.error or ''}")
         if not report.outcomes:
             click.echo("No input files found.")
         if self.dry_run:
@@ -436,6 +472,9 @@ def status(settings: Settings, as_json: bool) -> int:
         f"totals:        {facts.files} files, {facts.rows:,} rows, {_kb(facts.storage_bytes)} on disk,"
         f" mean compression {reduction}, 7-day success {rate}"
     )
+    if facts.publish_target:
+        age = f", oldest {facts.oldest_pending_seconds:.0f} s" if facts.oldest_pending_seconds is not None else ""
+        click.echo(f"publishing:    {facts.publish_target}: {facts.pending_uploads} pending{age}")
     click.echo(f"failures:      {len(facts.failures)}")
     for failure in facts.failures:
         click.echo(f"  ✗ {failure['source']}: {failure['error']}")

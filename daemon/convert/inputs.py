@@ -161,9 +161,15 @@ def likely_csv_sources(
     return found if day is not None else [path for _, path in newest.values()]
 
 
+def _partition(settings: Settings, key: Key) -> str:
+    """`year=YYYY/month=MM`, after `host=<name>/` when `fleet_host` is set (the layout a fleet shares)."""
+    host = settings.host_dir
+    return f"{host}/{partition_dir(key.day)}" if host else partition_dir(key.day)
+
+
 def output_path(settings: Settings, spec: DatasetSpec, key: Key) -> Path:
-    return settings.output_path / spec.name / partition_dir(key.day) / spec.output_name(key.text)
+    return settings.output_path / spec.name / _partition(settings, key) / spec.output_name(key.text)
 
 
 def rejects_path(settings: Settings, spec: DatasetSpec, key: Key) -> Path:
-    return settings.rejects_path / spec.name / partition_dir(key.day) / f"{spec.name}_{key.text}_rejects.parquet"
+    return settings.rejects_path / spec.name / _partition(settings, key) / f"{spec.name}_{key.text}_rejects.parquet"

@@ -25,6 +25,7 @@ from daemon.logconfig import get_logger
 from daemon.settings import Settings
 from daemon.specs import REJECTS_COLUMNS, DatasetSpec
 from daemon.state.database import OutputRecord, SourceRecord, State, now_utc
+from daemon.state.outbox import enqueue
 
 log = get_logger()
 
@@ -227,6 +228,8 @@ class Ledger:
                 exported_at=now_utc(),
             )
         )
+        # queued for publishing beside its own record (nothing when output_url is empty)
+        enqueue(self.settings, self.state, [self.settings.root / p for p in (outcome.output, outcome.rejects) if p])
         self._record_source(outcome.source, src, outcome.output, "written")
         run_id = self.state.add_run(
             dataset=spec.name,

@@ -23,6 +23,7 @@ from daemon.convert.inputs import InputFile, classify, discover
 from daemon.convert.ledger import Ledger
 from daemon.convert.writer import clean_temporaries
 from daemon.logconfig import LOGGER_NAME, get_logger
+from daemon.publish.outbox import Publisher
 from daemon.service import notify as sd_notify
 from daemon.service.alerts import Alerter, host_label
 from daemon.service.attempt import Attempts
@@ -109,6 +110,7 @@ class Service:
         self.after_sweep = after_sweep  # the CLI's hook (the HTML report): the service never imports it
         self.ledger: Ledger | None = None
         self.attempts: Attempts | None = None
+        self.publisher: Publisher | None = None
         self._next_heartbeat = 0.0
         self.alerter = Alerter.from_settings(settings)
         self.health_level: int | None = None  # the last judged level; the first judgement is the baseline
@@ -188,6 +190,7 @@ class Service:
                 tick=self._heartbeat,
                 on_retry=self._count_retry,
             )
+            self.publisher = Publisher(settings, state)
             self.metrics.start(state)  # binds metrics_address now: a port in use is a ConfigError before any work
             self._lower_priority()
             removed: list[Path] = []
@@ -264,6 +267,10 @@ class Service:
             if item is not None and path.is_file():
                 self.convert(item)
         self._run_deferred()
+        if self.publisher is not None:
+            drained = self.publisher.drain(stop=self.stop_event, budget_seconds=self.settings.heartbeat_seconds)
+            if drained.done or drained.failed:
+                self.metrics.outbox_changed()
         if self.alerter is not None and self.clock() >= self._next_health:
             self.check_health()
         alive = getattr(self.source, "alive", None)
@@ -356,6 +363,8 @@ class Service:
         result.orphans = len(result.orphan_outputs)
         for output in result.orphan_outputs[:20]:
             log.info("sweep.orphan", output=output, detail="source is gone; output kept")
+        if self.publisher is not None and not self.stop_event.is_set():
+            self.publisher.sweep(self.stop_event)
         result.seconds = round(time.perf_counter() - started, 3)
         self.counters.sweeps += 1
         self.last_sweep = now_utc()

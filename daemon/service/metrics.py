@@ -132,6 +132,16 @@ class Metrics:
             ["dataset"],
             registry=r,
         )
+        self.pending_uploads = Gauge(
+            "parquet_exporter_pending_uploads",
+            "Outputs written but not yet published to output_url (0 when not publishing).",
+            registry=r,
+        )
+        self.oldest_pending = Gauge(
+            "parquet_exporter_oldest_pending_seconds",
+            "Age of the oldest output waiting to be published (0 when none waits).",
+            registry=r,
+        )
         Info("parquet_exporter_build", "The running parquet-exporter's version.", registry=r).info(
             {"version": __version__}
         )
@@ -165,6 +175,7 @@ class Metrics:
         for dataset, at in latest.items():
             self.last_success.labels(dataset).set(at)
         self.failing.set(len(state.failures()))
+        self.outbox_changed()
         self._measure_storage(spec.name for spec in DATASETS)
         address = self.settings.metrics_address
         if address:
@@ -205,7 +216,17 @@ class Metrics:
             self._measure_storage([dataset])
         if self._state is not None:
             self.failing.set(len(self._state.failures()))
+        self.outbox_changed()
         self._write_textfile()
+
+    def outbox_changed(self) -> None:
+        """Re-read the outbox's size and oldest entry (after an export, a drain or a sweep; main thread only,
+        as the state's connection is)."""
+        if self._state is None:
+            return
+        pending, oldest = self._state.outbox_summary()
+        self.pending_uploads.set(pending)
+        self.oldest_pending.set(0.0 if oldest is None else max(time.time() - oldest, 0.0))
 
     def swept(self, seconds: float) -> None:
         """Record a finished sweep and re-measure every dataset's storage (files may go by hand)."""
@@ -213,6 +234,7 @@ class Metrics:
         self.last_sweep.set(self.clock())
         if self._state is not None:
             self.failing.set(len(self._state.failures()))
+        self.outbox_changed()
         self._measure_storage(spec.name for spec in DATASETS)
         self._write_textfile()
 

@@ -68,6 +68,22 @@ CREATE TABLE IF NOT EXISTS quality (
     missing_columns TEXT NOT NULL,
     seconds REAL
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    key TEXT PRIMARY KEY,
+    local TEXT NOT NULL,
+    queued_at TEXT NOT NULL,
+    queued_unix REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_unix REAL NOT NULL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS published (
+    key TEXT PRIMARY KEY,
+    etag TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    source_sha256 TEXT NOT NULL,
+    published_at TEXT NOT NULL
+);
 """
 # Every table is CREATE ... IF NOT EXISTS: a state file from an older version gains the new tables the first
 # time it is opened for writing, and a read-only reader of such a file sees no rows (see `quality()`).
@@ -286,6 +302,80 @@ class State:
             if "no such table" in str(exc):
                 return []  # a read-only look at a state file written before quality was recorded
             raise
+
+    # outbox: outputs waiting to be published to output_url ------------------------------------------
+    def outbox_put(self, key: str, local: str, at_unix: float) -> None:
+        """Queue `key` (due now); a key already queued keeps the time it was first queued."""
+        self._rows(
+            "INSERT INTO outbox (key, local, queued_at, queued_unix, attempts, next_unix, error)"
+            " VALUES (?, ?, ?, ?, 0, 0, NULL)"
+            " ON CONFLICT(key) DO UPDATE SET local = excluded.local, next_unix = 0",
+            (key, local, now_utc(), at_unix),
+        )
+
+    def outbox_due(self, at_unix: float, limit: int = 1000) -> list[tuple[str, str, int]]:
+        """(key, local, attempts) of the queued outputs due at `at_unix`, oldest first."""
+        return [
+            (str(k), str(p), int(n))
+            for k, p, n in self._rows(
+                "SELECT key, local, attempts FROM outbox WHERE next_unix <= ? ORDER BY queued_unix, key LIMIT ?",
+                (at_unix, limit),
+            )
+        ]
+
+    def outbox_retry(self, key: str, next_unix: float, error: str) -> None:
+        self._rows(
+            "UPDATE outbox SET attempts = attempts + 1, next_unix = ?, error = ? WHERE key = ?", (next_unix, error, key)
+        )
+
+    def outbox_done(self, key: str, *, etag: str, size: int, source_sha256: str) -> None:
+        """`key` is published: out of the outbox, and what was published remembered (for the sweep's listing)."""
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                self._con.execute("DELETE FROM outbox WHERE key = ?", (key,))
+                self._con.execute(
+                    "INSERT OR REPLACE INTO published (key, etag, size, source_sha256, published_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (key, etag, size, source_sha256, now_utc()),
+                )
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+
+    def outbox_drop(self, key: str) -> None:
+        self._rows("DELETE FROM outbox WHERE key = ?", (key,))
+
+    def outbox(self) -> list[dict[str, Any]]:
+        """Every queued output, oldest first (what `status` lists)."""
+        try:
+            with self._lock:
+                cur = self._con.execute(
+                    "SELECT key, local, queued_at, queued_unix, attempts, error FROM outbox ORDER BY queued_unix, key"
+                )
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []  # a read-only look at a state file written before publishing existed
+            raise
+
+    def outbox_summary(self) -> tuple[int, float | None]:
+        """How many outputs are queued, and when (unix time) the oldest of them was queued."""
+        try:
+            rows = self._rows("SELECT count(*), min(queued_unix) FROM outbox")
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0, None
+            raise
+        count, oldest = rows[0]
+        return int(count), (float(oldest) if oldest is not None else None)
+
+    def published(self, key: str) -> tuple[str, int, str] | None:
+        """(etag, size, source_sha256) of what this host last published at `key`."""
+        rows = self._rows("SELECT etag, size, source_sha256 FROM published WHERE key = ?", (key,))
+        return (str(rows[0][0]), int(rows[0][1]), str(rows[0][2])) if rows else None
 
 
 def _cols(cls: type[OutputRecord] | type[SourceRecord]) -> str:
