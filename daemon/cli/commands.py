@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import click
 
@@ -41,8 +41,26 @@ def _exit_code(exc: click.ClickException) -> int:
     return exc.code if isinstance(exc, ExporterClickError) else exc.exit_code
 
 
-def common(func: F) -> F:
-    """`--root` and `--config` on every command, and ExporterError turned into a one-line message."""
+def check_root(settings: Settings) -> None:
+    """The one root check of every command: a root with neither g/ nor knowledge/ is a mistyped or wrong
+    directory, refused before anything (a log, a state file, a report) is created under it."""
+    from daemon.errors import ConfigError
+
+    if not any((settings.root / top).is_dir() for top in ("g", "knowledge")):
+        raise ConfigError(
+            f"{settings.root} has neither g/ nor knowledge/: is it the operations repository? Pass --root DIR"
+        )
+
+
+@overload
+def common(func: F, *, root_required: bool = True) -> F: ...
+@overload
+def common(func: None = None, *, root_required: bool = True) -> Callable[[F], F]: ...
+def common(func: F | None = None, *, root_required: bool = True) -> F | Callable[[F], F]:
+    """`--root` and `--config` on every command, the root checked once (`check_root`) unless the command needs
+    none (`@common(root_required=False)`), and ExporterError turned into a one-line message."""
+    if func is None:
+        return functools.partial(common, root_required=root_required)
 
     @click.option(
         "--root",
@@ -61,6 +79,8 @@ def common(func: F) -> F:
     def wrapper(*args: Any, root: Path | None, config_file: Path | None, **kwargs: Any) -> Any:
         try:
             settings = resolve({"root": root}, config_file)
+            if root_required:
+                check_root(settings)
             return func(settings, *args, **kwargs)
         except ExporterError as exc:
             raise ExporterClickError(exc) from None
@@ -238,7 +258,7 @@ class _Printer:
     default=None,
     help="Folder for the generated files (default: the project's config/).",
 )
-@common
+@common(root_required=False)
 def schema(settings: Settings, mode: str | None, directory: Path | None) -> int:
     """Print the Parquet schema of every dataset (generated from the specs)."""
     from daemon.analytics.views import views_sql_file
@@ -351,13 +371,8 @@ def run(settings: Settings, once: bool) -> int:
     import signal
 
     from daemon import logconfig
-    from daemon.errors import ConfigError
     from daemon.service.loop import Service
 
-    if not any((settings.root / top).is_dir() for top in ("g", "knowledge")):
-        raise ConfigError(
-            f"{settings.root} has neither g/ nor knowledge/: is it the operations repository? Pass --root DIR"
-        )
     logconfig.configure(
         settings.log_path,
         level=settings.log_level,
