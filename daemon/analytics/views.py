@@ -48,17 +48,22 @@ def _empty_select(columns: tuple[Column, ...]) -> str:
     return f"SELECT {cols} WHERE false"
 
 
-def _views(base: str, present: set[str] | None) -> list[str]:
-    """CREATE VIEW statements; datasets listed as absent get a typed empty view instead of failing."""
+def _views(base: str, present: set[str] | None, files: dict[str, list[str]] | None = None) -> list[str]:
+    """CREATE VIEW statements; datasets listed as absent get a typed empty view instead of failing; `files`
+    names the exact files of a folder instead of its glob (`validate` leaves out the unreadable ones)."""
     statements = []
     targets = [(spec.view, spec.name, spec.columns) for spec in DATASETS]
     targets.append((REJECTS_VIEW, "_rejects", REJECTS_COLUMNS))
     for view, folder, columns in targets:
-        glob = f"{base}/{folder}/**/*.parquet"
-        if present is not None and folder not in present:
+        if files is not None and folder in files:
+            listed = files[folder]
+            source = "[" + ", ".join(_quote(f) for f in listed) + "]" if listed else None
+        else:
+            source = _quote(f"{base}/{folder}/**/*.parquet")
+        if source is None or (present is not None and folder not in present):
             body = _empty_select(columns)
         else:
-            body = f"SELECT * FROM read_parquet({_quote(glob)}, hive_partitioning = false, union_by_name = true)"
+            body = f"SELECT * FROM read_parquet({source}, hive_partitioning = false, union_by_name = true)"
         statements.append(f"CREATE OR REPLACE VIEW {view} AS {body};")
     return statements
 
@@ -81,10 +86,10 @@ def _present(settings: Settings) -> set[str]:
     return out
 
 
-def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the views and macros defined."""
+def connect(settings: Settings, files: dict[str, list[str]] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the views and macros defined (over `files` where given)."""
     con = duckdb.connect()
-    for statement in _views(str(settings.output_path), _present(settings)):
+    for statement in _views(str(settings.output_path), _present(settings), files):
         con.execute(statement)
     con.execute(MACROS)
     return con
@@ -119,14 +124,20 @@ class Validation:
 
 
 def validate(settings: Settings, state: State | None) -> Validation:
-    """Check every output: DuckDB reads it, its types equal the schema, its row count equals the state."""
+    """Check every output: DuckDB reads it, its types equal the schema, its row count equals the state; every
+    output the state records exists. A bad file is one problem naming it, and the checks go on after it."""
     result = Validation()
+    readable: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    targets = [(spec.name, [(c.name, c.type) for c in spec.columns]) for spec in DATASETS]
+    targets.append(("_rejects", [(c.name, c.type) for c in REJECTS_COLUMNS]))
     with duckdb.connect() as con:
-        for spec in DATASETS:
-            expected = [(c.name, c.type) for c in spec.columns]
-            folder = settings.output_path / spec.name
+        for name, expected in targets:
+            readable[name] = []
+            folder = settings.output_path / name
             for path in sorted(folder.rglob("*.parquet")) if folder.is_dir() else []:
                 rel = str(path.relative_to(settings.root)) if path.is_relative_to(settings.root) else str(path)
+                seen.add(rel)
                 result.files += 1
                 try:
                     described = con.execute(
@@ -134,26 +145,36 @@ def validate(settings: Settings, state: State | None) -> Validation:
                     ).fetchall()
                     count = con.execute(f"SELECT COUNT(*) FROM read_parquet({_quote(str(path))})").fetchone()
                 except duckdb.Error as exc:
-                    result.problems.append(f"{rel}: DuckDB cannot read it: {str(exc).splitlines()[0]}")
+                    result.problems.append(f"{rel}: DuckDB cannot read it: {_first_line(exc)}")
                     continue
+                readable[name].append(str(path))
                 actual = [(row[0], row[1]) for row in described]
                 if actual != expected:
                     result.problems.append(f"{rel}: schema {actual} differs from {expected}")
                 rows = int(count[0]) if count else 0
                 result.rows += rows
+                if name == "_rejects":
+                    continue  # rejects carry no recorded count: readable with the right columns is the check
                 recorded = _recorded_rows(state, rel, path)
                 if recorded is None:
                     result.problems.append(f"{rel}: no row count recorded in the state or the file's metadata")
                 elif recorded != rows:
                     result.problems.append(f"{rel}: {rows} rows, but {recorded} recorded")
-    with connect(settings) as con:
-        started = time.perf_counter()
-        try:
+    for record in state.outputs() if state is not None else []:
+        if record.output not in seen:
+            result.problems.append(f"{record.output}: recorded in the state but missing")
+    started = time.perf_counter()
+    try:
+        with connect(settings, readable) as con:
             result.query_rows = con.execute(VALIDATION_QUERY).fetchall()
-        except duckdb.Error as exc:
-            result.problems.append(f"validation query failed: {str(exc).splitlines()[0]}")
-        result.query_seconds = time.perf_counter() - started
+    except duckdb.Error as exc:
+        result.problems.append(f"validation query failed: {_first_line(exc)}")
+    result.query_seconds = time.perf_counter() - started
     return result
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0]
 
 
 def _recorded_rows(state: State | None, rel: str, path: Path) -> int | None:
