@@ -52,7 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     heartbeat_seconds: float = 5.0
     storage_alert_gb: float = 5.0
     # report
-    report_file: str = "knowledge/optimize/parquet/report.html"
+    report_file: str = "knowledge/optimize/reports/report.html"  # outside the datasets, in no watched folder
     report_days: int = 30
     report_after_sweep: bool = False
     # alerts

@@ -252,7 +252,7 @@ def test_status_json_while_running(root: Path, start_daemon: StartDaemon) -> Non
     proc = start_daemon()
     up = json.loads(run_cli(root, "status", "--json").stdout)
     assert (True, proc.pid) == (up["daemon_up"], up["pid"])
-    assert (1, 5) == (up["files"], up["rows"])
+    assert (1, 5) == (up["totals"]["files"], up["totals"]["rows"])
     assert 1 == up["counters"]["written"]
     stop_cleanly(proc)
     down = json.loads(run_cli(root, "status", "--json").stdout)

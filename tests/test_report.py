@@ -85,14 +85,14 @@ def test_a_missing_dataset_is_a_note_and_the_others_draw(
     page = write_report(settings).path.read_text(encoding="utf-8")
     assert ["advisor", "optimization-metrics"] == empty(page)
     assert "No data: index_advisor has no rows from 2025-09-30 to 2025-10-29." in page
-    assert settings.report_path == root / "knowledge/optimize/parquet/report.html"
+    assert settings.report_path == root / "knowledge/optimize/reports/report.html"
 
 
 def test_the_cli_prints_one_line_and_rejects_bad_arguments(root: Path, run_cli: RunCli) -> None:
     """`report` says what it wrote; --days 0 is a usage error; an unwritable --out is a one-line error."""
     ok = run_cli("report", "--days", "7", "--root", root)
     assert 0 == ok.code
-    assert ok.out.startswith(f"✓ Wrote {root}/knowledge/optimize/parquet/report.html (")
+    assert ok.out.startswith(f"✓ Wrote {root}/knowledge/optimize/reports/report.html (")
     assert 2 == run_cli("report", "--days", "0", "--root", root).code
     (root / "file").write_text("x")
     bad = run_cli("report", "--out", root / "file" / "r.html", "--root", root)

@@ -6,18 +6,17 @@ function from those facts to a Nagios-style level, so it is tested over tables.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from daemon.analytics.figures import dataset_bytes, reduction_pct
 from daemon.convert.quality import Quality
 from daemon.service.loop import heartbeat_age, read_heartbeat
 from daemon.settings import Settings
-from daemon.specs import QUERY_PERF
-from daemon.state.database import State
+from daemon.specs import DATASETS, QUERY_PERF
+from daemon.state.database import SourceRecord, State
 from daemon.timeutil import next_sweep, parse_sweep_time, partition_dir, zone
 
 OK, WARNING, CRITICAL = 0, 1, 2
@@ -34,36 +33,62 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def folder_bytes(folder: Path) -> int:
-    total = 0
-    for dirpath, _, names in os.walk(folder):
-        for name in names:
-            with contextlib.suppress(OSError):
-                total += os.stat(os.path.join(dirpath, name)).st_size
-    return total
+@dataclass
+class Totals:
+    """The current outputs: byte-weighted compression (`figures.reduction_pct`) and the Parquet on disk."""
+
+    files: int = 0
+    rows: int = 0
+    source_bytes: int = 0
+    parquet_bytes: int = 0
+    reduction_pct: float | None = None
+    storage_bytes: int = 0  # every Parquet file of the datasets on disk (rejects included; no report, no temporary)
 
 
 @dataclass
 class Facts:
-    """Everything `status` shows and `health` judges."""
+    """Everything `status` shows and `health` judges; key names carry their units."""
 
     daemon_up: bool
-    heartbeat_age: float | None
+    heartbeat_age_seconds: float | None
     pid: int | None
     next_sweep: str
     last_sweep: str | None
     yesterday: str
     yesterday_present: bool
-    files: int
-    rows: int
-    storage_bytes: int
-    mean_reduction: float | None
-    success_rate_7d: float | None
+    totals: Totals
+    success_7d_pct: float | None
     failures_24h: int
     failures: list[dict[str, Any]] = field(default_factory=list)
     recent: list[dict[str, Any]] = field(default_factory=list)
     quality: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The facts for `status --json`: recent runs' durations in seconds (rounded to the millisecond)."""
+        doc = asdict(self)
+        doc["recent"] = [_run_json(r) for r in self.recent]
+        doc["quality"] = [{**q, "seconds": _round(q.get("seconds"), 3)} for q in self.quality]
+        for q in doc["quality"]:
+            q["scan_seconds"] = q.pop("seconds")
+        return doc
+
+
+def _round(value: Any, digits: int) -> Any:
+    return round(value, digits) if isinstance(value, float) else value
+
+
+def _run_json(run: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in run.items() if k != "duration_ms"}
+    ms = run.get("duration_ms")
+    out["duration_seconds"] = round(ms / 1000, 3) if isinstance(ms, int | float) else None
+    return out
+
+
+def failing(settings: Settings, state: State) -> list[SourceRecord]:
+    """Inputs failing now: their last attempt failed and the file is still there (a deleted source's failure
+    is over; a source that converted since is no longer `failed` in the state)."""
+    return [f for f in state.failures() if (settings.root / f.source).exists()]
 
 
 def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
@@ -79,20 +104,21 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
     key = yesterday.strftime("%Y%m%d")
     expected = settings.output_path / QUERY_PERF.name / partition_dir(yesterday) / QUERY_PERF.output_name(key)
     state_file = settings.state_path / "state.db"
-    files = rows = 0
-    reductions: list[float] = []
+    totals = Totals()
     failures: list[dict[str, Any]] = []
     recent: list[dict[str, Any]] = []
     quality: list[dict[str, Any]] = []
-    success_rate = None
+    success_pct = None
     failures_24h = 0
     if state_file.exists():
         with State(state_file, readonly=True) as state:
             outputs = state.outputs()
-            files = len(outputs)
-            rows = sum(o.rows_written for o in outputs)
-            reductions = [1 - o.parquet_bytes / o.source_bytes for o in outputs if o.source_bytes]
-            failures = [{"source": f.source, "error": f.error, "since": f.updated_at} for f in state.failures()]
+            totals.files = len(outputs)
+            totals.rows = sum(o.rows_written for o in outputs)
+            totals.source_bytes = sum(o.source_bytes for o in outputs)
+            totals.parquet_bytes = sum(o.parquet_bytes for o in outputs)
+            totals.reduction_pct = reduction_pct(totals.source_bytes, totals.parquet_bytes)
+            failures = [{"source": f.source, "error": f.error, "since": f.updated_at} for f in failing(settings, state)]
             recent = state.runs(10)
             quality = [quality_entry(row) for row in state.quality(10, latest_per_output=True)]
             week = state.runs(100_000)
@@ -101,24 +127,22 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
             in_week = [r for r in week if str(r["at"]) >= week_start]
             done = [r for r in in_week if r["outcome"] in ("written", "failed")]
             if done:
-                success_rate = sum(r["outcome"] == "written" for r in done) / len(done)
+                success_pct = round(100 * sum(r["outcome"] == "written" for r in done) / len(done), 1)
             failures_24h = sum(1 for r in in_week if r["outcome"] == "failed" and str(r["at"]) >= day_start)
+    totals.storage_bytes = dataset_bytes(settings.output_path, [spec.name for spec in DATASETS] + ["_rejects"])
     sweep_at = beat.get("next_sweep") if up else None
     if not isinstance(sweep_at, str):
         sweep_at = next_sweep(now, parse_sweep_time(settings.sweep_time), tz).isoformat()
     return Facts(
         daemon_up=up,
-        heartbeat_age=age,
+        heartbeat_age_seconds=round(age, 1) if age is not None else None,
         pid=pid if up else None,
         next_sweep=sweep_at,
         last_sweep=beat.get("last_sweep") if isinstance(beat.get("last_sweep"), str) else None,  # type: ignore[arg-type]
         yesterday=yesterday.isoformat(),
         yesterday_present=expected.exists(),
-        files=files,
-        rows=rows,
-        storage_bytes=folder_bytes(settings.output_path),
-        mean_reduction=100 * sum(reductions) / len(reductions) if reductions else None,
-        success_rate_7d=success_rate,
+        totals=totals,
+        success_7d_pct=success_pct,
         failures_24h=failures_24h,
         failures=failures,
         recent=recent,
@@ -149,15 +173,20 @@ def judge(facts: Facts, storage_alert_gb: float) -> tuple[int, list[str]]:
         reasons.append(reason)
 
     if not facts.daemon_up:
-        age = "no heartbeat" if facts.heartbeat_age is None else f"heartbeat {facts.heartbeat_age:.0f} s old"
+        age = (
+            "no heartbeat"
+            if facts.heartbeat_age_seconds is None
+            else f"heartbeat {facts.heartbeat_age_seconds:.0f} s old"
+        )
         raise_to(CRITICAL, f"daemon not running ({age})")
     if not facts.yesterday_present:
         raise_to(WARNING, f"yesterday's daily export ({facts.yesterday}) is missing")
     if facts.failures_24h:
         raise_to(WARNING, f"{facts.failures_24h} failed export(s) in the last 24 h")
     limit = storage_alert_gb * 1024**3
-    if facts.storage_bytes > 2 * limit:
-        raise_to(CRITICAL, f"parquet folder {facts.storage_bytes / 1024**3:.2f} GB > 2 x {storage_alert_gb:g} GB")
-    elif facts.storage_bytes > limit:
-        raise_to(WARNING, f"parquet folder {facts.storage_bytes / 1024**3:.2f} GB > {storage_alert_gb:g} GB")
+    stored = facts.totals.storage_bytes
+    if stored > 2 * limit:
+        raise_to(CRITICAL, f"parquet datasets {stored / 1024**3:.2f} GB > 2 x {storage_alert_gb:g} GB")
+    elif stored > limit:
+        raise_to(WARNING, f"parquet datasets {stored / 1024**3:.2f} GB > {storage_alert_gb:g} GB")
     return level, reasons

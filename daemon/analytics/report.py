@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 
 from daemon import __version__
+from daemon.analytics.figures import size_change
 from daemon.analytics.views import connect
 from daemon.errors import ExporterError, OutputError
 from daemon.settings import Settings
@@ -366,12 +367,12 @@ def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.da
         f"{LEVEL_NAMES[level]}" + (f" ({'; '.join(reasons)})" if reasons else "") + ".",
     )
     section.kpis = [
-        ("files", f"{facts.files:,}"),
-        ("rows", f"{facts.rows:,}"),
-        ("on disk", f"{facts.storage_bytes / 1024**2:,.1f} MB"),
-        ("compression", f"{facts.mean_reduction:.1f}%" if facts.mean_reduction is not None else "-"),
+        ("files", f"{facts.totals.files:,}"),
+        ("rows", f"{facts.totals.rows:,}"),
+        ("Parquet on disk", f"{facts.totals.storage_bytes / 1024**2:,.1f} MB"),
+        ("compression", size_change(facts.totals.source_bytes, facts.totals.parquet_bytes)),
         ("failing now", f"{len(facts.failures):,}"),
-        ("7-day success", _pct(facts.success_rate_7d)),
+        ("7-day success", f"{facts.success_7d_pct:.1f}%" if facts.success_7d_pct is not None else "-"),
     ]
     daily: list[tuple[Any, ...]] = []
     by_dataset: list[tuple[Any, ...]] = []
@@ -415,19 +416,36 @@ def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.da
             Chart("exporter-rows", "Rows per day (written, rejected)", None, note),
         ]
     if by_dataset:
+        # Source and Parquet bytes side by side, each dataset labelled with its byte-weighted change: a dataset
+        # of tiny inputs that grew reads "+445.8% larger" instead of drawing a -445% bar that dwarfs the rest.
+        names = [r[0] for r in by_dataset]
+        labels = [size_change(r[1], r[2]) for r in by_dataset]
         fig = go.Figure(
-            go.Bar(
-                x=[r[0] for r in by_dataset],
-                y=[100 * r[1] for r in by_dataset],
-                customdata=[[r[2], r[3]] for r in by_dataset],
-                hovertemplate="%{x}<br>%{y:.1f}% smaller<br>%{customdata[0]} files, %{customdata[1]:,} rows"
-                "<extra></extra>",
-                marker_color=PALETTE[5],
-            )
+            [
+                go.Bar(
+                    name="source",
+                    x=names,
+                    y=[r[1] / 1024 for r in by_dataset],
+                    marker_color=PALETTE[4],
+                    hovertemplate="%{x}<br>source %{y:,.1f} KB<extra></extra>",
+                ),
+                go.Bar(
+                    name="Parquet",
+                    x=names,
+                    y=[r[2] / 1024 for r in by_dataset],
+                    text=labels,
+                    textposition="outside",
+                    customdata=[[r[3], r[4]] for r in by_dataset],
+                    marker_color=PALETTE[5],
+                    hovertemplate="%{x}<br>Parquet %{y:,.1f} KB (%{text})<br>%{customdata[0]} files,"
+                    " %{customdata[1]:,} rows<extra></extra>",
+                ),
+            ]
         )
+        fig.update_layout(barmode="group")
         fig.update_xaxes(type="category")
         section.charts.append(
-            Chart("compression", "Compression by dataset (1 - Parquet / source)", _layout(fig, percent=True))
+            Chart("compression", "Size by dataset: source and Parquet bytes", _layout(fig, y_title="KB"))
         )
     else:
         section.charts.append(Chart("compression", "Compression by dataset", None, "No data: no output written yet."))

@@ -133,6 +133,7 @@ def _kb(n: int | None) -> str:
 @click.option("--dry-run", is_flag=True, help="Parse and report, write nothing.")
 @click.option("--force", is_flag=True, help="Rewrite outputs even when they are current.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures (on stderr).")
 @common
 def export(
     settings: Settings,
@@ -142,6 +143,7 @@ def export(
     dry_run: bool,
     force: bool,
     as_json: bool,
+    quiet: bool,
 ) -> int:
     """Convert report files to Parquet (default: the newest input of each kind)."""
     if date is not None and historical:
@@ -164,7 +166,7 @@ def export(
             max_bytes=settings.log_max_bytes,
             backups=settings.log_backups,
         )
-        printer = _Printer(as_json=as_json, dry_run=dry_run)
+        printer = _Printer(as_json=as_json, dry_run=dry_run, quiet=quiet)
         state_file = settings.state_path / "state.db"
         try:
             if dry_run:
@@ -174,6 +176,8 @@ def export(
                 )
             else:
                 with export_lock(settings.state_path), State(state_file) as state:
+                    # a write over an output that is there is a rewrite, not a new file
+                    printer.known = {o.output for o in state.outputs() if (settings.root / o.output).exists()}
                     clean_temporaries(settings.output_path)  # what a killed run left; none is in flight now
                     report = Exporter(settings, state, prefetched).export(
                         selection, force=force, on_item=printer.item, on_plan=printer.plan
@@ -188,12 +192,15 @@ def export(
 class _Printer:
     """Human output in the work order's style, with a progress bar on a TTY; or one JSON object."""
 
-    def __init__(self, *, as_json: bool, dry_run: bool) -> None:
+    def __init__(self, *, as_json: bool, dry_run: bool, quiet: bool = False) -> None:
         self.as_json = as_json
         self.dry_run = dry_run
+        self.quiet = quiet
+        self.known: set[str] = set()  # outputs the state had before this run
+        self.rewritten = 0
         self.progress: Any = None
         self.task: Any = None
-        self.tty = sys.stdout.isatty() and not as_json
+        self.tty = sys.stdout.isatty() and not as_json and not quiet
 
     def plan(self, total: int) -> None:
         if self.tty and total > 1:
@@ -203,13 +210,13 @@ class _Printer:
             self.progress.start()
             self.task = self.progress.add_task("exporting", total=total)
 
-    def echo(self, text: str) -> None:
-        if self.as_json:
+    def echo(self, text: str, *, err: bool = False) -> None:
+        if self.as_json or (self.quiet and not err):
             return
         if self.progress is not None:
-            self.progress.console.print(text, markup=False, highlight=False)
+            self.progress.console.print(text, markup=False, highlight=False, stderr=err)
         else:
-            click.echo(text)
+            click.echo(text, err=err)
 
     def item(self, o: Any) -> None:
         if self.progress is not None:
@@ -218,14 +225,23 @@ class _Printer:
         if o.status == "skipped":
             self.echo(f"⊘ {Path(o.output).name if o.output else src} {o.reason}")
         elif o.status == "failed":
-            self.echo(f"✗ {src}: {o.error}")
+            self.echo(f"✗ {src}: {o.error}", err=True)
         elif self.dry_run:
             self.echo(f"✓ Found {src} ({_kb(o.source_bytes)}): {o.rows_in:,} rows, {o.rows_rejected:,} to reject")
             self.echo(f"→ Would create {o.output}")
         else:
+            from daemon.analytics.figures import reduction_pct, size_change
+
+            self.rewritten += o.output in self.known
+            pct = reduction_pct(o.source_bytes or 0, o.parquet_bytes or 0)
+            change = (
+                f"{pct:.1f}% reduction"
+                if pct is not None and pct > 0
+                else size_change(o.source_bytes or 0, o.parquet_bytes or 0)
+            )
             self.echo(f"✓ Parsed {o.rows_in:,} rows from {src}")
             self.echo(f"✓ Wrote {o.output} ({_kb(o.parquet_bytes)})")
-            self.echo(f"✓ Compression: {_kb(o.source_bytes)} → {_kb(o.parquet_bytes)} ({o.reduction:.1f}% reduction)")
+            self.echo(f"✓ Compression: {_kb(o.source_bytes)} → {_kb(o.parquet_bytes)} ({change})")
             if o.rows_rejected:
                 self.echo(f"⚠ Rejected {o.rows_rejected:,} rows → {o.rejects}")
 
@@ -238,13 +254,21 @@ class _Printer:
         if self.as_json:
             click.echo(json.dumps(report.to_json(), indent=2))
             return
+        if self.quiet:
+            return
         if not report.outcomes:
             click.echo("No input files found.")
         if self.dry_run:
             click.echo("DRY RUN - no files written")
-        counts = f"{len(report.written)} new files, {len(report.skipped)} skipped, {len(report.failed)} failed"
+        new = len(report.written) - self.rewritten
+        counts = f"{_plural(new, 'new file')}, " + (f"{self.rewritten} rewritten, " if self.rewritten else "")
+        counts += f"{len(report.skipped)} skipped, {len(report.failed)} failed"
         mark = "✗" if report.failed else "✓"
         click.echo(f"{mark} Export complete ({counts})")
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 # --------------------------------------------------------------------------------------- schema
@@ -347,7 +371,7 @@ def query(settings: Settings, sql: str, fmt: str | None) -> int:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="HTML file to write (default: report_file, knowledge/optimize/parquet/report.html).",
+    help="HTML file to write (default: report_file, knowledge/optimize/reports/report.html).",
 )
 @common
 def report(settings: Settings, days: int | None, out: Path | None) -> int:
@@ -393,12 +417,23 @@ def run(settings: Settings, once: bool) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         logconfig.shutdown()
-    if once:
-        click.echo(
-            f"{counters.written} written, {counters.skipped} skipped, {counters.failed} failed"
-            f" ({counters.rows_written:,} rows, {counters.rows_rejected:,} rejected)"
-        )
-    return 1 if once and counters.failed else 0
+    if not once:
+        return 0
+    click.echo(
+        f"{counters.written} written, {counters.skipped} skipped, {counters.failed} failed"
+        f" ({counters.rows_written:,} rows, {counters.rows_rejected:,} rejected)"
+    )
+    from daemon.analytics.health import failing
+    from daemon.state.database import State
+
+    state_file = settings.state_path / "state.db"
+    still = []
+    if state_file.exists():
+        with State(state_file, readonly=True) as state:
+            still = failing(settings, state)
+    for record in still:
+        click.echo(f"✗ {record.source} still failing: {record.error}", err=True)
+    return 1 if counters.failed or still else 0
 
 
 # --------------------------------------------------------------------------------------- status
@@ -407,23 +442,24 @@ def run(settings: Settings, once: bool) -> int:
 @common
 def status(settings: Settings, as_json: bool) -> int:
     """Daemon up or down, next sweep, last exports, current failures, totals."""
-    from dataclasses import asdict
-
+    from daemon.analytics.figures import size_change
     from daemon.analytics.health import gather
 
     facts = gather(settings)
     if as_json:
-        click.echo(json.dumps(asdict(facts), indent=2, default=str))
+        click.echo(json.dumps(facts.to_json(), indent=2, default=str))
         return 0
     up = f"up (pid {facts.pid})" if facts.daemon_up else "down"
     click.echo(f"daemon:        {up}")
     click.echo(f"next sweep:    {facts.next_sweep}")
     click.echo(f"last sweep:    {facts.last_sweep or '-'}")
-    reduction = f"{facts.mean_reduction:.1f}%" if facts.mean_reduction is not None else "-"
-    rate = f"{100 * facts.success_rate_7d:.1f}%" if facts.success_rate_7d is not None else "-"
+    t = facts.totals
+    rate = f"{facts.success_7d_pct:.1f}%" if facts.success_7d_pct is not None else "-"
     click.echo(
-        f"totals:        {facts.files} files, {facts.rows:,} rows, {_kb(facts.storage_bytes)} on disk,"
-        f" mean compression {reduction}, 7-day success {rate}"
+        f"totals:        {t.files} files, {t.rows:,} rows, {_kb(t.storage_bytes)} of Parquet on disk;"
+        f" sources {_kb(t.source_bytes)} → outputs {_kb(t.parquet_bytes)}"
+        f" ({size_change(t.source_bytes, t.parquet_bytes)});"
+        f" 7-day success {rate}"
     )
     click.echo(f"failures:      {len(facts.failures)}")
     for failure in facts.failures:

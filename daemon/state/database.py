@@ -229,9 +229,10 @@ class State:
         )
 
     def compression_by_dataset(self) -> list[tuple[Any, ...]]:
-        """Per dataset of the current outputs: 1 - parquet / source bytes, files, rows."""
+        """Per dataset of the current outputs: source bytes, Parquet bytes, files, rows (the figures are
+        byte-weighted from these sums, see `daemon.analytics.figures`)."""
         return self._rows(
-            "SELECT dataset, 1.0 - CAST(sum(parquet_bytes) AS REAL) / sum(source_bytes), count(*), sum(rows_written)"
+            "SELECT dataset, sum(source_bytes), sum(parquet_bytes), count(*), sum(rows_written)"
             " FROM outputs WHERE source_bytes > 0 GROUP BY dataset ORDER BY dataset"
         )
 
