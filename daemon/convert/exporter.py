@@ -595,9 +595,7 @@ class Exporter:
     def _measure(self, done: Outcome, spec: DatasetSpec, key: Key, extra_columns: list[str]) -> Quality | None:
         """The output's data quality; a failure to measure is logged and never fails the export."""
         assert done.output is not None
-        # A CSV's producer writes naive timestamps in source_timezone, so its file's day is that calendar's;
-        # the other kinds are dated in `timezone` (their keys come from their content there when undated).
-        calendar = self.settings.source_timezone if spec.reader == "csv" else self.settings.timezone
+        calendar = self.settings.timezone  # the calendar of the file's name, for every kind (quality.measure)
         try:
             return measure(
                 self.settings.root / done.output,
