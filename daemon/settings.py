@@ -7,6 +7,7 @@ never reads the environment or a global.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
@@ -51,6 +52,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     nice: int = 10
     heartbeat_seconds: float = 5.0
     storage_alert_gb: float = 5.0
+    # health: yesterday's output of this day-keyed dataset must exist by this local time ("" turns the rule off)
+    daily_export_dataset: str = "query_perf"
+    daily_export_by: str = "00:00"
     # report
     report_file: str = "knowledge/optimize/reports/report.html"  # outside the datasets, in no watched folder
     report_days: int = 30
@@ -104,6 +108,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 FIELDS: tuple[str, ...] = tuple(Settings.__struct_fields__)
+_DAILY_DATASETS = ("query_perf", "index_advisor", "optimization_summary")  # the day-keyed datasets (specs.py)
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -161,6 +166,10 @@ def _check(s: Settings) -> None:
     zone(s.timezone)
     zone(s.source_timezone)
     parse_sweep_time(s.sweep_time)
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", s.daily_export_by):
+        raise ConfigError(f"daily_export_by '{s.daily_export_by}' is not HH:MM")
+    if s.daily_export_dataset and s.daily_export_dataset not in _DAILY_DATASETS:
+        raise ConfigError(f"daily_export_dataset must be one of {', '.join(_DAILY_DATASETS)} or '' (off)")
     if not 0.0 <= s.max_reject_fraction <= 1.0:
         raise ConfigError("max_reject_fraction must be between 0 and 1")
     positive = {

@@ -17,7 +17,7 @@ import pytest
 import structlog
 
 from daemon import logconfig
-from daemon.analytics.health import CRITICAL, OK, WARNING, Facts, Totals, judge
+from daemon.analytics.health import CRITICAL, OK, WARNING, DailyExport, Facts, Totals, judge
 from daemon.cli.logview import Filter, follow, human, parse_since, rotated_files, tail
 
 NOW = dt.datetime(2025, 10, 28, 12, 0, tzinfo=dt.UTC)
@@ -327,17 +327,18 @@ def test_follow_sees_every_event_through_real_rotation(log_file: Path) -> None:
 
 HEALTHY = Facts(
     daemon_up=True,
+    daemon="running",
     heartbeat_age_seconds=2.0,
     pid=123,
     next_sweep="2025-10-29T05:00:00+07:00",
     last_sweep="2025-10-28T05:00:00+07:00",
-    yesterday="2025-10-27",
-    yesterday_present=True,
+    daily_export=DailyExport("query_perf", "2025-10-27", due=True, present=True),
     totals=Totals(files=10, rows=1000, storage_bytes=10 * 1024**2),
     success_7d_pct=100.0,
     failures_24h=0,
 )
 GB = 1024**3
+MISSING = DailyExport("query_perf", "2025-10-27", due=True, present=False)
 
 
 @pytest.mark.parametrize(
@@ -345,23 +346,35 @@ GB = 1024**3
     [
         ({}, OK, []),
         (
-            {"daemon_up": False, "heartbeat_age_seconds": None, "pid": None},
+            {"daemon_up": False, "daemon": "not running", "heartbeat_age_seconds": None, "pid": None},
             CRITICAL,
             ["daemon not running (no heartbeat)"],
         ),
         ({"daemon_up": False, "heartbeat_age_seconds": 125.4}, CRITICAL, ["daemon not running (heartbeat 125 s old)"]),
-        ({"yesterday_present": False}, WARNING, ["yesterday's daily export (2025-10-27) is missing"]),
+        (
+            {"daemon_up": False, "daemon": "not responding", "heartbeat_age_seconds": 125.4},
+            CRITICAL,
+            ["daemon not responding (heartbeat 125 s old, pid 123)"],
+        ),
+        ({"daily_export": dataclasses.replace(MISSING, due=False)}, OK, []),
+        ({"daily_export": None}, OK, []),
+        (
+            {"daily_export": dataclasses.replace(MISSING, dataset="index_advisor")},
+            WARNING,
+            ["yesterday's daily index_advisor export (2025-10-27) is missing"],
+        ),
+        ({"daily_export": MISSING}, WARNING, ["yesterday's daily export (2025-10-27) is missing"]),
         ({"failures_24h": 2}, WARNING, ["2 failed export(s) in the last 24 h"]),
         ({"totals": Totals(storage_bytes=5 * GB)}, OK, []),
         ({"totals": Totals(storage_bytes=6 * GB)}, WARNING, ["parquet datasets 6.00 GB > 5 GB"]),
         ({"totals": Totals(storage_bytes=11 * GB)}, CRITICAL, ["parquet datasets 11.00 GB > 2 x 5 GB"]),
         (
-            {"yesterday_present": False, "failures_24h": 1},
+            {"daily_export": MISSING, "failures_24h": 1},
             WARNING,
             ["yesterday's daily export (2025-10-27) is missing", "1 failed export(s) in the last 24 h"],
         ),
         (
-            {"daemon_up": False, "heartbeat_age_seconds": None, "yesterday_present": False},
+            {"daemon_up": False, "heartbeat_age_seconds": None, "daily_export": MISSING},
             CRITICAL,
             ["daemon not running (no heartbeat)", "yesterday's daily export (2025-10-27) is missing"],
         ),

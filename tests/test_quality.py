@@ -168,7 +168,7 @@ def test_a_state_file_from_before_quality_keeps_working(root: Path, write_daily:
     con.close()
     with State(db, readonly=True) as state:
         assert [] == state.quality()
-    assert 0 == run_cli("status", "--root", root).code
+    assert 3 == run_cli("status", "--root", root).code  # 3: no daemon runs (systemctl's convention)
     write_daily("20251028")
     assert 5 == quality_of(run_cli, root)["rows"]
     with State(db, readonly=True) as state:

@@ -15,12 +15,12 @@ from daemon.analytics.figures import dataset_bytes, reduction_pct
 from daemon.convert.quality import Quality
 from daemon.service.loop import heartbeat_age, read_heartbeat
 from daemon.settings import Settings
-from daemon.specs import DATASETS, QUERY_PERF
+from daemon.specs import BY_NAME, DATASETS, QUERY_PERF
 from daemon.state.database import SourceRecord, State
 from daemon.timeutil import next_sweep, parse_sweep_time, partition_dir, zone
 
-OK, WARNING, CRITICAL = 0, 1, 2
-LEVEL_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+LEVEL_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 
 
 def pid_alive(pid: int) -> bool:
@@ -46,16 +46,26 @@ class Totals:
 
 
 @dataclass
+class DailyExport:
+    """The daily-export rule (`daily_export_dataset`, `daily_export_by`): yesterday's output of a dataset."""
+
+    dataset: str
+    day: str  # yesterday in `timezone`
+    due: bool  # the local time is past `daily_export_by`
+    present: bool
+
+
+@dataclass
 class Facts:
     """Everything `status` shows and `health` judges; key names carry their units."""
 
     daemon_up: bool
+    daemon: str  # "running", "not responding" (a live process whose heartbeat is stale) or "not running"
     heartbeat_age_seconds: float | None
     pid: int | None
     next_sweep: str
     last_sweep: str | None
-    yesterday: str
-    yesterday_present: bool
+    daily_export: DailyExport | None
     totals: Totals
     success_7d_pct: float | None
     failures_24h: int
@@ -100,9 +110,8 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
     pid = raw_pid if isinstance(raw_pid, int) else None
     fresh = age is not None and age <= 3 * settings.heartbeat_seconds + 10
     up = bool(beat.get("running")) and fresh and pid is not None and pid_alive(pid)
-    yesterday = (now.astimezone(tz) - dt.timedelta(days=1)).date()
-    key = yesterday.strftime("%Y%m%d")
-    expected = settings.output_path / QUERY_PERF.name / partition_dir(yesterday) / QUERY_PERF.output_name(key)
+    alive = pid is not None and pid_alive(pid)
+    daemon = "running" if up else "not responding" if bool(beat.get("running")) and alive else "not running"
     state_file = settings.state_path / "state.db"
     totals = Totals()
     failures: list[dict[str, Any]] = []
@@ -128,19 +137,22 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
             done = [r for r in in_week if r["outcome"] in ("written", "failed")]
             if done:
                 success_pct = round(100 * sum(r["outcome"] == "written" for r in done) / len(done), 1)
-            failures_24h = sum(1 for r in in_week if r["outcome"] == "failed" and str(r["at"]) >= day_start)
+            still = {f["source"] for f in failures}  # a recovered or deleted source's failures are over
+            failures_24h = sum(
+                1 for r in in_week if r["outcome"] == "failed" and str(r["at"]) >= day_start and r["source"] in still
+            )
     totals.storage_bytes = dataset_bytes(settings.output_path, [spec.name for spec in DATASETS] + ["_rejects"])
     sweep_at = beat.get("next_sweep") if up else None
     if not isinstance(sweep_at, str):
         sweep_at = next_sweep(now, parse_sweep_time(settings.sweep_time), tz).isoformat()
     return Facts(
         daemon_up=up,
+        daemon=daemon,
         heartbeat_age_seconds=round(age, 1) if age is not None else None,
-        pid=pid if up else None,
+        pid=pid if up or daemon == "not responding" else None,
         next_sweep=sweep_at,
         last_sweep=beat.get("last_sweep") if isinstance(beat.get("last_sweep"), str) else None,  # type: ignore[arg-type]
-        yesterday=yesterday.isoformat(),
-        yesterday_present=expected.exists(),
+        daily_export=daily_export(settings, now),
         totals=totals,
         success_7d_pct=success_pct,
         failures_24h=failures_24h,
@@ -149,6 +161,18 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
         quality=quality,
         counters=beat.get("counters") if isinstance(beat.get("counters"), dict) else {},  # type: ignore[arg-type]
     )
+
+
+def daily_export(settings: Settings, now: dt.datetime) -> DailyExport | None:
+    """Yesterday's output of `daily_export_dataset` (None when the rule is off): present, and due yet?"""
+    if not settings.daily_export_dataset:
+        return None
+    spec = BY_NAME[settings.daily_export_dataset]
+    local = now.astimezone(zone(settings.timezone))
+    yesterday = (local - dt.timedelta(days=1)).date()
+    expected = settings.output_path / spec.name / partition_dir(yesterday) / spec.output_name(f"{yesterday:%Y%m%d}")
+    due = local.time() >= parse_sweep_time(settings.daily_export_by)
+    return DailyExport(spec.name, yesterday.isoformat(), due, expected.exists())
 
 
 def quality_entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -178,9 +202,14 @@ def judge(facts: Facts, storage_alert_gb: float) -> tuple[int, list[str]]:
             if facts.heartbeat_age_seconds is None
             else f"heartbeat {facts.heartbeat_age_seconds:.0f} s old"
         )
-        raise_to(CRITICAL, f"daemon not running ({age})")
-    if not facts.yesterday_present:
-        raise_to(WARNING, f"yesterday's daily export ({facts.yesterday}) is missing")
+        if facts.daemon == "not responding":
+            raise_to(CRITICAL, f"daemon not responding ({age}, pid {facts.pid})")
+        else:
+            raise_to(CRITICAL, f"daemon not running ({age})")
+    daily = facts.daily_export
+    if daily is not None and daily.due and not daily.present:
+        name = "daily export" if daily.dataset == QUERY_PERF.name else f"daily {daily.dataset} export"
+        raise_to(WARNING, f"yesterday's {name} ({daily.day}) is missing")
     if facts.failures_24h:
         raise_to(WARNING, f"{facts.failures_24h} failed export(s) in the last 24 h")
     limit = storage_alert_gb * 1024**3
@@ -190,3 +219,21 @@ def judge(facts: Facts, storage_alert_gb: float) -> tuple[int, list[str]]:
     elif stored > limit:
         raise_to(WARNING, f"parquet datasets {stored / 1024**3:.2f} GB > {storage_alert_gb:g} GB")
     return level, reasons
+
+
+def perfdata(facts: Facts, storage_alert_gb: float) -> str:
+    """Nagios performance data (after the `|`): label=value[unit];warn;crit;min."""
+    t = facts.totals
+    limit = int(storage_alert_gb * 1024**3)
+    parts = [
+        f"failing={len(facts.failures)};;;0",
+        f"failed_24h={facts.failures_24h};1;;0",
+        f"files={t.files};;;0",
+        f"rows={t.rows};;;0",
+        f"storage_bytes={t.storage_bytes}B;{limit};{2 * limit};0",
+    ]
+    if t.reduction_pct is not None:
+        parts.append(f"reduction_pct={t.reduction_pct}%")
+    if facts.heartbeat_age_seconds is not None:
+        parts.append(f"heartbeat_age_seconds={facts.heartbeat_age_seconds}s;;;0")
+    return " ".join(parts)

@@ -441,15 +441,16 @@ def run(settings: Settings, once: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @common
 def status(settings: Settings, as_json: bool) -> int:
-    """Daemon up or down, next sweep, last exports, current failures, totals."""
+    """Daemon up or down, next sweep, last exports, current failures, totals; exit 3 when the daemon is down."""
     from daemon.analytics.figures import size_change
     from daemon.analytics.health import gather
 
     facts = gather(settings)
+    down = 0 if facts.daemon_up else 3  # systemctl status's convention: 3 when the service is not running
     if as_json:
         click.echo(json.dumps(facts.to_json(), indent=2, default=str))
-        return 0
-    up = f"up (pid {facts.pid})" if facts.daemon_up else "down"
+        return down
+    up = f"up (pid {facts.pid})" if facts.daemon_up else f"down ({facts.daemon})"
     click.echo(f"daemon:        {up}")
     click.echo(f"next sweep:    {facts.next_sweep}")
     click.echo(f"last sweep:    {facts.last_sweep or '-'}")
@@ -475,17 +476,25 @@ def status(settings: Settings, as_json: bool) -> int:
         click.echo(
             f"  {Path(q['output']).name}  {q['rows']:,} rows: {verdict}" + (f" (nulls: {nulls})" if nulls else "")
         )
-    return 0
+    return down
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: level, status, reasons, perfdata.")
 @common
-def health(settings: Settings) -> int:
-    """Exit 0 OK, 1 WARNING, 2 CRITICAL (Nagios convention), with one line saying why."""
-    from daemon.analytics.health import LEVEL_NAMES, gather, judge
+def health(settings: Settings, as_json: bool) -> int:
+    """Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios convention): one line saying why, perfdata after `|`."""
+    from daemon.analytics.health import LEVEL_NAMES, gather, judge, perfdata
 
-    level, reasons = judge(gather(settings), settings.storage_alert_gb)
-    click.echo(f"{LEVEL_NAMES[level]} - {'; '.join(reasons) if reasons else 'daemon up, exports current'}")
+    facts = gather(settings)
+    level, reasons = judge(facts, settings.storage_alert_gb)
+    perf = perfdata(facts, settings.storage_alert_gb)
+    if as_json:
+        doc = {"level": level, "status": LEVEL_NAMES[level], "reasons": reasons, "perfdata": perf}
+        click.echo(json.dumps(doc, indent=2))
+        return level
+    summary = "; ".join(reasons) if reasons else "daemon up, exports current"
+    click.echo(f"{LEVEL_NAMES[level]} - {summary} | {perf}")
     return level
 
 
@@ -539,6 +548,12 @@ def logs(
 
 
 # ----------------------------------------------------------------------------------------- main
+def _command(argv: Sequence[str] | None) -> str | None:
+    """The command's name: the first argument (every option but --help and --version belongs to a command)."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    return args[0] if args else None
+
+
 def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> int:
     """Run one command: returns the exit code (0 ok, 1 failure, 2 usage or config error). `spare` is the
     digest child the program forked for an export (see `daemon.cli.program`)."""
@@ -553,6 +568,9 @@ def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> in
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
+        if _command(argv) == "health":  # Nagios reads 2 as CRITICAL: a check that could not run is UNKNOWN
+            click.echo(f"UNKNOWN - {exc.format_message()}")
+            return 3
         exc.show()
         return _exit_code(exc)
     except click.exceptions.Exit as exc:
@@ -561,6 +579,9 @@ def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> in
         if os.environ.get("PARQUET_EXPORTER_DEBUG"):
             raise
         first = (str(exc).splitlines() or [""])[0]
+        if _command(argv) == "health":
+            click.echo(f"UNKNOWN - internal error: {type(exc).__name__}: {first}")
+            return 3
         click.echo(
             f"error: internal error: {type(exc).__name__}: {first} (PARQUET_EXPORTER_DEBUG=1 shows where)", err=True
         )
