@@ -339,7 +339,10 @@ def validate(settings: Settings) -> int:
 
 # ---------------------------------------------------------------------------------------- query
 @cli.command()
-@click.argument("sql")
+@click.argument("sql", required=False)
+@click.option(
+    "-c", "command", metavar="SQL", help="The SQL to run (like duckdb -c); or give it as the argument or on stdin."
+)
 @click.option(
     "--format",
     "fmt",
@@ -347,20 +350,41 @@ def validate(settings: Settings) -> int:
     default=None,
     help="Output format (default: table on a terminal, csv otherwise).",
 )
+@click.option("--json", "fmt", flag_value="json", help="Shortcut for --format json (one array of objects).")
+@click.option("--csv", "fmt", flag_value="csv", help="Shortcut for --format csv.")
+@click.option("--nl", "fmt", flag_value="nl", help="Shortcut for --format nl (newline-delimited JSON).")
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=0),
+    default=40,
+    show_default=True,
+    help="Rows drawn in a terminal's table (0: all); the caption says how many were left out.",
+)
 @common
-def query(settings: Settings, sql: str, fmt: str | None) -> int:
-    """Run SQL with the views (query_performance, index_recommendations, ...) and macros defined."""
+def query(settings: Settings, sql: str | None, command: str | None, fmt: str | None, max_rows: int) -> int:
+    """Run SQL with the views (query_performance, index_recommendations, ...) and macros defined; relative
+    paths in it resolve against --root. SQL comes from the argument, -c, or stdin when it is not a terminal."""
     import duckdb
 
     from daemon.analytics.views import run_query
 
-    try:
-        result = run_query(settings, sql)
-    except duckdb.Error as exc:
-        raise ExporterClickError(ExporterError(str(exc).splitlines()[0])) from None
+    if sql is not None and command is not None:
+        raise click.UsageError("give the SQL once: as the argument or with -c")
+    text = sql if sql is not None else command
+    if text is None:
+        if sys.stdin.isatty():
+            raise click.UsageError("no SQL: give it as the argument, with -c, or on stdin")
+        text = sys.stdin.read()
+    if not text.strip():
+        raise click.UsageError("the SQL is empty")
     tty = sys.stdout.isatty()
     chosen: Format = fmt or ("table" if tty else "csv")  # type: ignore[assignment]
-    click.echo(render(result.columns, result.rows, chosen, terminal=tty), nl=False)
+    cap = max_rows if chosen == "table" and tty and max_rows > 0 else None
+    try:
+        result = run_query(settings, text, cap)
+    except duckdb.Error as exc:
+        raise ExporterClickError(ExporterError(str(exc).splitlines()[0])) from None
+    click.echo(render(result.columns, result.rows, chosen, terminal=tty, total=result.total), nl=False)
     return 0
 
 
