@@ -43,9 +43,16 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# The partition folders' keys as columns, typed: without hive_types DuckDB guesses per machine (VARCHAR when
+# a month 01-09 exists, BIGINT when only 10-12 do), so `WHERE month = 1` would work on one root and fail on another.
+HIVE = "hive_partitioning = true, hive_types = {'year': INTEGER, 'month': INTEGER}"
+PARTITION_COLUMNS = ("year", "month")
+
+
 def _empty_select(columns: tuple[Column, ...]) -> str:
     cols = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in columns)
-    return f"SELECT {cols} WHERE false"
+    keys = ", ".join(f'CAST(NULL AS INTEGER) AS "{k}"' for k in PARTITION_COLUMNS)
+    return f"SELECT {cols}, {keys} WHERE false"
 
 
 def _views(base: str, present: set[str] | None, files: dict[str, list[str]] | None = None) -> list[str]:
@@ -63,7 +70,7 @@ def _views(base: str, present: set[str] | None, files: dict[str, list[str]] | No
         if source is None or (present is not None and folder not in present):
             body = _empty_select(columns)
         else:
-            body = f"SELECT * FROM read_parquet({source}, hive_partitioning = false, union_by_name = true)"
+            body = f"SELECT * FROM read_parquet({source}, {HIVE}, union_by_name = true)"
         statements.append(f"CREATE OR REPLACE VIEW {view} AS {body};")
     return statements
 
