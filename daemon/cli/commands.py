@@ -22,6 +22,7 @@ from daemon.convert.inputs import likely_csv_sources
 from daemon.errors import ExporterError
 from daemon.settings import Settings, resolve
 from daemon.specs import BY_NAME
+from daemon.timeutil import zone
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -243,7 +244,7 @@ class _Printer:
             self.echo(f"✓ Wrote {o.output} ({_kb(o.parquet_bytes)})")
             self.echo(f"✓ Compression: {_kb(o.source_bytes)} → {_kb(o.parquet_bytes)} ({change})")
             if o.rows_rejected:
-                self.echo(f"⚠ Rejected {o.rows_rejected:,} rows → {o.rejects}")
+                self.echo(f"⚠ Rejected {_plural(o.rows_rejected, 'row')} → {o.rejects}")
 
     def close(self) -> None:
         if self.progress is not None:
@@ -310,6 +311,33 @@ def schema(settings: Settings, mode: str | None, directory: Path | None) -> int:
         click.echo("schema files are current")
     elif not stale:
         click.echo("schema files already current")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- demo
+@cli.command()
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--days", type=click.IntRange(min=1, max=366), default=30, show_default=True, help="Days of reports.")
+@click.option(
+    "--end",
+    "end",
+    callback=_parse_date,
+    metavar="YYYY-MM-DD",
+    help="The last day (default: yesterday in the default timezone, so health finds yesterday's export).",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generator (same seed, same files).")
+def demo(root: Path, days: int, end: dt.date | None, seed: int) -> int:
+    """Write a realistic month of sample reports into a new ROOT, to try every command on."""
+    from daemon.demo import write_demo
+
+    tz = Settings().timezone
+    last = end or (dt.datetime.now(dt.UTC).astimezone(zone(tz)) - dt.timedelta(days=1)).date()
+    try:
+        made = write_demo(root, last=last, days=days, timezone=tz, seed=seed)
+    except ExporterError as exc:
+        raise ExporterClickError(exc) from None
+    click.echo(f"✓ Wrote {made.files} report files ({_kb(made.bytes)}) for {made.first} to {made.last} into {root}")
+    click.echo(f"  next: parquet-exporter export --root {root} --historical")
     return 0
 
 
