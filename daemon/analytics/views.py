@@ -173,9 +173,9 @@ def validate(settings: Settings, state: State | None) -> Validation:
                 if actual != expected:
                     result.problems.append(f"{rel}: schema {actual} differs from {expected}")
                 rows = int(count[0]) if count else 0
-                result.rows += rows
                 if name == "_rejects":
                     continue  # rejects carry no recorded count: readable with the right columns is the check
+                result.rows += rows
                 recorded = _recorded_rows(state, rel, path)
                 if recorded is None:
                     result.problems.append(f"{rel}: no row count recorded in the state or the file's metadata")
