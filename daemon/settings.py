@@ -74,8 +74,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     nice: Annotated[int, Meta(ge=0, le=20)] = 10
     heartbeat_seconds: Annotated[float, Meta(gt=0, le=3600)] = 5.0
     storage_alert_gb: Annotated[float, Meta(gt=0, le=1_000_000)] = 5.0
+    # health: yesterday's output of this day-keyed dataset must exist by this local time ("" turns the rule off)
+    daily_export_dataset: Literal["query_perf", "index_advisor", "optimization_summary", ""] = "query_perf"
+    daily_export_by: str = "00:00"
     # report
-    report_file: PathText = "knowledge/optimize/parquet/report.html"
+    report_file: PathText = "knowledge/optimize/reports/report.html"  # outside the datasets, in no watched folder
     report_days: Annotated[int, Meta(ge=1, le=36_600)] = 30
     report_after_sweep: bool = False
     # alerts
@@ -182,6 +185,8 @@ LIVE: frozenset[str] = frozenset(
         "conversion_timeout",
         "heartbeat_seconds",
         "storage_alert_gb",
+        "daily_export_dataset",
+        "daily_export_by",
         "report_file",
         "report_days",
         "report_after_sweep",
@@ -297,6 +302,8 @@ def _semantic(name: str, value: Any, settings: Mapping[str, Any] | None) -> str 
         parsed = urllib.parse.urlsplit(value)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             return "alert_webhook_url must be an http:// or https:// URL with a host"  # never echo a secret
+    if name == "daily_export_by" and not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value):
+        return f"daily_export_by {value!r} is not HH:MM"
     if name in _FLEET_CHECKS and value not in ("", True):
         return _FLEET_CHECKS[name](value)
     if name == "metrics_address" and value:

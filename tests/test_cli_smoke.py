@@ -80,7 +80,7 @@ def test_dry_run_with_a_failing_input_and_an_existing_state(
     assert 1 == main(["export", "--root", str(root), "--historical", "--dry-run"])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
-    assert "✗ query_perf_daily_20251301.csv: '20251301' is not a real date" in captured.out
+    assert "✗ query_perf_daily_20251301.csv: '20251301' is not a real date" in captured.err
     assert before == state.read_bytes()
 
 

@@ -17,7 +17,7 @@ import pytest
 import structlog
 
 from daemon import logconfig
-from daemon.analytics.health import CRITICAL, OK, WARNING, Facts, judge
+from daemon.analytics.health import CRITICAL, OK, WARNING, DailyExport, Facts, Totals, judge
 from daemon.cli.logview import Filter, follow, human, parse_since, rotated_files, tail
 
 NOW = dt.datetime(2025, 10, 28, 12, 0, tzinfo=dt.UTC)
@@ -219,9 +219,9 @@ def test_parse_since_rejects_nonsense(text: str) -> None:
 
 
 def test_human_line() -> None:
-    """human() shows time, padded level, event and key=value fields, with a colour per level."""
+    """human() shows time with its zone marker, padded level, event and key=value fields, a colour per level."""
     line = json.dumps(record("export.failed", "error", source="a.csv", detail={"x": 1}))
-    expected = '2025-10-28 12:00:00 ERROR   export.failed source=a.csv detail={"x": 1}'
+    expected = '2025-10-28 12:00:00Z ERROR   export.failed source=a.csv detail={"x": 1}'
     assert (expected, "bold red") == human(line)
 
 
@@ -327,44 +327,58 @@ def test_follow_sees_every_event_through_real_rotation(log_file: Path) -> None:
 
 HEALTHY = Facts(
     daemon_up=True,
-    heartbeat_age=2.0,
+    daemon="running",
+    heartbeat_age_seconds=2.0,
     pid=123,
     next_sweep="2025-10-29T05:00:00+07:00",
     last_sweep="2025-10-28T05:00:00+07:00",
-    yesterday="2025-10-27",
-    yesterday_present=True,
-    files=10,
-    rows=1000,
-    storage_bytes=10 * 1024**2,
-    mean_reduction=80.0,
-    success_rate_7d=1.0,
+    daily_export=DailyExport("query_perf", "2025-10-27", due=True, present=True),
+    totals=Totals(files=10, rows=1000, storage_bytes=10 * 1024**2),
+    success_7d_pct=100.0,
     failures_24h=0,
 )
 GB = 1024**3
+MISSING = DailyExport("query_perf", "2025-10-27", due=True, present=False)
 
 
 @pytest.mark.parametrize(
     ("changes", "level", "reasons"),
     [
         ({}, OK, []),
-        ({"daemon_up": False, "heartbeat_age": None, "pid": None}, CRITICAL, ["daemon not running (no heartbeat)"]),
-        ({"daemon_up": False, "heartbeat_age": 125.4}, CRITICAL, ["daemon not running (heartbeat 125 s old)"]),
-        ({"yesterday_present": False}, WARNING, ["yesterday's daily export (2025-10-27) is missing"]),
-        ({"failures_24h": 2}, WARNING, ["2 failed export(s) in the last 24 h"]),
-        ({"storage_bytes": 5 * GB}, OK, []),
-        ({"storage_bytes": 6 * GB}, WARNING, ["parquet folder 6.00 GB > 5 GB"]),
-        ({"storage_bytes": 11 * GB}, CRITICAL, ["parquet folder 11.00 GB > 2 x 5 GB"]),
         (
-            {"yesterday_present": False, "failures_24h": 1},
+            {"daemon_up": False, "daemon": "not running", "heartbeat_age_seconds": None, "pid": None},
+            CRITICAL,
+            ["daemon not running (no heartbeat)"],
+        ),
+        ({"daemon_up": False, "heartbeat_age_seconds": 125.4}, CRITICAL, ["daemon not running (heartbeat 125 s old)"]),
+        (
+            {"daemon_up": False, "daemon": "not responding", "heartbeat_age_seconds": 125.4},
+            CRITICAL,
+            ["daemon not responding (heartbeat 125 s old, pid 123)"],
+        ),
+        ({"daily_export": dataclasses.replace(MISSING, due=False)}, OK, []),
+        ({"daily_export": None}, OK, []),
+        (
+            {"daily_export": dataclasses.replace(MISSING, dataset="index_advisor")},
+            WARNING,
+            ["yesterday's daily index_advisor export (2025-10-27) is missing"],
+        ),
+        ({"daily_export": MISSING}, WARNING, ["yesterday's daily export (2025-10-27) is missing"]),
+        ({"failures_24h": 2}, WARNING, ["2 failed export(s) in the last 24 h"]),
+        ({"totals": Totals(storage_bytes=5 * GB)}, OK, []),
+        ({"totals": Totals(storage_bytes=6 * GB)}, WARNING, ["parquet datasets 6.00 GB > 5 GB"]),
+        ({"totals": Totals(storage_bytes=11 * GB)}, CRITICAL, ["parquet datasets 11.00 GB > 2 x 5 GB"]),
+        (
+            {"daily_export": MISSING, "failures_24h": 1},
             WARNING,
             ["yesterday's daily export (2025-10-27) is missing", "1 failed export(s) in the last 24 h"],
         ),
         (
-            {"daemon_up": False, "heartbeat_age": None, "yesterday_present": False},
+            {"daemon_up": False, "heartbeat_age_seconds": None, "daily_export": MISSING},
             CRITICAL,
             ["daemon not running (no heartbeat)", "yesterday's daily export (2025-10-27) is missing"],
         ),
-        ({"success_rate_7d": 0.5, "mean_reduction": None, "files": 0}, OK, []),
+        ({"success_7d_pct": 50.0, "totals": Totals()}, OK, []),
     ],
 )
 def test_judge(changes: dict[str, Any], level: int, reasons: list[str]) -> None:
@@ -374,7 +388,7 @@ def test_judge(changes: dict[str, Any], level: int, reasons: list[str]) -> None:
 
 def test_judge_uses_the_configured_storage_limit() -> None:
     """The storage check compares against storage_alert_gb, not a fixed 5 GB."""
-    facts = dataclasses.replace(HEALTHY, storage_bytes=GB // 2)
+    facts = dataclasses.replace(HEALTHY, totals=Totals(storage_bytes=GB // 2))
     assert OK == judge(facts, storage_alert_gb=1)[0]
     assert WARNING == judge(facts, storage_alert_gb=0.25)[0]
     assert CRITICAL == judge(facts, storage_alert_gb=0.2)[0]

@@ -7,6 +7,7 @@ import random
 import sqlite3
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -16,6 +17,20 @@ from daemon.specs import BY_NAME, Column, DatasetSpec
 from daemon.state.database import SCHEMA, State
 from tests import gen
 from tests.conftest import HEADER, RunCli, WriteCsv, daily_rows
+
+BANGKOK = ZoneInfo("Asia/Bangkok")
+
+
+def bangkok_day_rows(day: dt.date, n: int) -> list[str]:
+    """`n` valid query_perf CSV lines spread evenly over `day` in Asia/Bangkok (the default `timezone`), written
+    as UTC instants: from 17:00Z the day before to just before 17:00Z on the day."""
+    start = dt.datetime.combine(day, dt.time(), BANGKOK).astimezone(dt.UTC).replace(tzinfo=None)
+    step = dt.timedelta(seconds=86400 / n)
+    return [
+        f"{(start + i * step).isoformat()}Z,h{i:05x},SELECT,{1 + i % 97}.5,{i},{i % 7},{'true' if i % 2 else 'false'},"
+        f"table_{i % 3},idx_{i % 2},{i % 5}.5,0.125"
+        for i in range(n)
+    ]
 
 
 def quality_of(run_cli: RunCli, root: Path, key: str = "20251028") -> dict[str, Any]:
@@ -27,8 +42,8 @@ def quality_of(run_cli: RunCli, root: Path, key: str = "20251028") -> dict[str, 
 
 
 def test_a_clean_file_has_no_problems(root: Path, write_daily: WriteCsv, run_cli: RunCli) -> None:
-    """Five valid rows: no duplicates, nothing outside the day, no negative durations, no drift."""
-    write_daily("20251028")
+    """Five valid rows of the file's Bangkok day: no duplicates, nothing outside the day, no negative durations."""
+    write_daily("20251028", bangkok_day_rows(dt.date(2025, 10, 28), 5))
     q = quality_of(run_cli, root)
     assert (5, 0, 0, 0, 0) == (
         q["rows"],
@@ -59,15 +74,33 @@ def test_rows_sharing_the_cheap_key_but_not_every_column_are_not_duplicates(
 
 
 def test_timestamps_outside_the_files_day_are_counted(root: Path, write_daily: WriteCsv, run_cli: RunCli) -> None:
-    """Two rows of the day before and one of the day after, in the producer's calendar (UTC), are outside."""
-    rows = daily_rows(dt.date(2025, 10, 28), 4)
+    """Two rows of the day before and one of the day after, in the calendar of the file's name (Bangkok), are
+    outside; the first instant of that day is inside, even though the CSV's naive-time zone (UTC) differs."""
+    rows = bangkok_day_rows(dt.date(2025, 10, 28), 4)
     extra = [
-        "2025-10-27T23:59:59Z,h9,SELECT,1,1,1,true,t,i,1,1",
+        "2025-10-27T16:59:59Z,h9,SELECT,1,1,1,true,t,i,1,1",
         "2025-10-27T10:00:00Z,h8,SELECT,1,1,1,true,t,i,1,1",
-        "2025-10-29T00:00:00Z,h7,SELECT,1,1,1,true,t,i,1,1",
+        "2025-10-28T17:00:00Z,h7,SELECT,1,1,1,true,t,i,1,1",
+        "2025-10-27T17:00:00Z,h6,SELECT,1,1,1,true,t,i,1,1",
     ]
     write_daily("20251028", [*rows, *extra])
-    assert 3 == quality_of(run_cli, root)["outside_day"]
+    q = quality_of(run_cli, root)
+    assert 3 == q["outside_day"]
+    assert "outside_day" in q["scanned"]
+
+
+def test_a_full_bangkok_day_is_inside_its_day_without_a_scan(
+    root: Path, write_daily: WriteCsv, run_cli: RunCli
+) -> None:
+    """86,400 rows, one a second over the file's whole Asia/Bangkok day (source_timezone UTC): none is outside
+    the day, every date_partition is the file's date, and the footer's statistics answer without a scan."""
+    write_daily("20251028", bangkok_day_rows(dt.date(2025, 10, 28), 86_400))
+    q = quality_of(run_cli, root)
+    assert (86_400, 0, 0) == (q["rows"], q["outside_day"], q["negative_durations"])
+    assert [] == q["scanned"]
+    out = root / "knowledge/optimize/parquet/query_perf/year=2025/month=10/query_perf_20251028.parquet"
+    partitions = pl.read_parquet(out)["date_partition"].unique().to_list()
+    assert [dt.date(2025, 10, 28)] == partitions
 
 
 def test_negative_durations_are_counted_across_duration_columns(
@@ -135,7 +168,7 @@ def test_a_state_file_from_before_quality_keeps_working(root: Path, write_daily:
     con.close()
     with State(db, readonly=True) as state:
         assert [] == state.quality()
-    assert 0 == run_cli("status", "--root", root).code
+    assert 3 == run_cli("status", "--root", root).code  # 3: no daemon runs (systemctl's convention)
     write_daily("20251028")
     assert 5 == quality_of(run_cli, root)["rows"]
     with State(db, readonly=True) as state:

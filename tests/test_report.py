@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from typing import Any
 
 from structlog.testing import capture_logs
 
@@ -23,6 +24,7 @@ CHARTS = (
     "optimization-metrics",
     "exporter-runs",
     "exporter-rows",
+    "timing",
     "compression",
     "quality",
 )
@@ -72,7 +74,7 @@ def test_an_empty_root_renders_with_no_data_notes(root: Path, run_cli: RunCli) -
     assert [] == drawn(page)
     assert list(CHARTS) == empty(page)
     assert "No data: query_perf has no rows from" in page
-    assert "11 without data" in result.out
+    assert "12 without data" in result.out
 
 
 def test_a_missing_dataset_is_a_note_and_the_others_draw(
@@ -85,14 +87,14 @@ def test_a_missing_dataset_is_a_note_and_the_others_draw(
     page = write_report(settings).path.read_text(encoding="utf-8")
     assert ["advisor", "optimization-metrics"] == empty(page)
     assert "No data: index_advisor has no rows from 2025-09-30 to 2025-10-29." in page
-    assert settings.report_path == root / "knowledge/optimize/parquet/report.html"
+    assert settings.report_path == root / "knowledge/optimize/reports/report.html"
 
 
 def test_the_cli_prints_one_line_and_rejects_bad_arguments(root: Path, run_cli: RunCli) -> None:
     """`report` says what it wrote; --days 0 is a usage error; an unwritable --out is a one-line error."""
     ok = run_cli("report", "--days", "7", "--root", root)
     assert 0 == ok.code
-    assert ok.out.startswith(f"✓ Wrote {root}/knowledge/optimize/parquet/report.html (")
+    assert ok.out.startswith(f"✓ Wrote {root}/knowledge/optimize/reports/report.html (")
     assert 2 == run_cli("report", "--days", "0", "--root", root).code
     (root / "file").write_text("x")
     bad = run_cli("report", "--out", root / "file" / "r.html", "--root", root)
@@ -117,3 +119,45 @@ def test_the_daemon_does_not_write_a_report_by_default(root: Path, settings: Set
     with capture_logs():
         Service(resolve({"root": root, "nice": 0}, env={})).run(once=True)
     assert not settings.report_path.exists()
+
+
+def _figure(exported_root: ExportedRoot, chart_id: str) -> Any:
+    sections = build(resolve({"root": exported_root.root}, env={}), 30)
+    (chart,) = [c for s in sections for c in s.charts if c.id == chart_id]
+    assert chart.figure is not None
+    return chart.figure
+
+
+def test_the_optimization_panel_spans_the_window_one_point_per_day(exported_root: ExportedRoot) -> None:
+    """Each metric is one point per day with data, on an x axis covering the report's 30-day window (not the
+    seconds of one optimizer run)."""
+    fig = _figure(exported_root, "optimization-metrics")
+    start, end = (dt.datetime.fromisoformat(str(x)) for x in fig.layout.xaxis.range)
+    assert (dt.datetime(2025, 12, 16, 12), dt.datetime(2026, 1, 15, 12)) == (start, end)  # 2025-12-17 .. 2026-01-15
+    for trace in fig.data:
+        days = list(trace.x)
+        assert len(days) == len(set(days))
+
+
+def test_the_byte_weighted_compression_chart_says_growth_as_growth(exported_root: ExportedRoot) -> None:
+    """The compression chart draws source and Parquet bytes per dataset, each labelled "N% smaller" or
+    "+N% larger" from their sums, never a negative percentage bar."""
+    fig = _figure(exported_root, "compression")
+    source, parquet = fig.data
+    for s_kb, p_kb, label in zip(source.y, parquet.y, parquet.text, strict=True):
+        expected = (
+            f"{100 * (1 - p_kb / s_kb):.1f}% smaller" if p_kb < s_kb else f"+{100 * (p_kb / s_kb - 1):.1f}% larger"
+        )
+        assert abs(float(expected.strip("+").split("%")[0]) - float(label.strip("+").split("%")[0])) <= 0.1
+        assert expected.split(" ", 1)[1] == label.split(" ", 1)[1]
+    assert all(v >= 0 for v in (*source.y, *parquet.y))
+
+
+def test_exporter_days_are_in_the_data_calendar(exported_root: ExportedRoot) -> None:
+    """The exporter's charts and timing name their days in `timezone`, like the data's charts."""
+    sections = build(resolve({"root": exported_root.root}, env={}), 30)
+    (exporter,) = [s for s in sections if s.title == "Exporter health"]
+    assert "(days in Asia/Bangkok)" in exporter.intro
+    timing = _figure(exported_root, "timing")
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=7))).date().isoformat()
+    assert today in list(timing.data[0].x)

@@ -159,7 +159,7 @@ def test_every_chart_draws_without_a_console_error(
     nothing is logged or fetched."""
     seen = visit(browser, serve(unseen_month), "report.html")
     assert ([], []) == (seen.errors, seen.refused)
-    assert 11 == len(seen.charts)
+    assert 12 == len(seen.charts)
     assert [] == seen.notes
     for chart in seen.charts:
         assert chart["width"] > 200, chart
@@ -180,7 +180,7 @@ def test_an_empty_report_shows_notes_without_errors(browser: Any, serve: Any, ro
     write_report(resolve({"root": root}, env={}), root / "site" / "report.html")
     seen = visit(browser, serve(root / "site"), "report.html")
     assert ([], [], []) == (seen.errors, seen.refused, seen.charts)
-    assert 11 == len(seen.notes)
+    assert 12 == len(seen.notes)
     assert all(note.startswith("No data: ") for note in seen.notes)
     assert len(seen.screenshot) > 10_000
 

@@ -6,23 +6,22 @@ function from those facts to a Nagios-style level, so it is tested over tables.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from daemon.analytics.figures import dataset_bytes, reduction_pct
 from daemon.convert.inputs import Key, output_path
 from daemon.convert.quality import Quality
 from daemon.settings import Settings
-from daemon.specs import QUERY_PERF
-from daemon.state.database import State
+from daemon.specs import BY_NAME, DATASETS, QUERY_PERF
+from daemon.state.database import SourceRecord, State
 from daemon.state.heartbeat import heartbeat_age, read_heartbeat
 from daemon.timeutil import next_sweep, parse_sweep_time, zone
 
-OK, WARNING, CRITICAL = 0, 1, 2
-LEVEL_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+LEVEL_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 
 
 def pid_alive(pid: int) -> bool:
@@ -35,31 +34,41 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def folder_bytes(folder: Path) -> int:
-    total = 0
-    for dirpath, _, names in os.walk(folder):
-        for name in names:
-            with contextlib.suppress(OSError):
-                total += os.stat(os.path.join(dirpath, name)).st_size
-    return total
+@dataclass
+class Totals:
+    """The current outputs: byte-weighted compression (`figures.reduction_pct`) and the Parquet on disk."""
+
+    files: int = 0
+    rows: int = 0
+    source_bytes: int = 0
+    parquet_bytes: int = 0
+    reduction_pct: float | None = None
+    storage_bytes: int = 0  # every Parquet file of the datasets on disk (rejects included; no report, no temporary)
+
+
+@dataclass
+class DailyExport:
+    """The daily-export rule (`daily_export_dataset`, `daily_export_by`): yesterday's output of a dataset."""
+
+    dataset: str
+    day: str  # yesterday in `timezone`
+    due: bool  # the local time is past `daily_export_by`
+    present: bool
 
 
 @dataclass
 class Facts:
-    """Everything `status` shows and `health` judges."""
+    """Everything `status` shows and `health` judges; key names carry their units."""
 
     daemon_up: bool
-    heartbeat_age: float | None
+    daemon: str  # "running", "not responding" (a live process whose heartbeat is stale) or "not running"
+    heartbeat_age_seconds: float | None
     pid: int | None
     next_sweep: str
     last_sweep: str | None
-    yesterday: str
-    yesterday_present: bool
-    files: int
-    rows: int
-    storage_bytes: int
-    mean_reduction: float | None
-    success_rate_7d: float | None
+    daily_export: DailyExport | None
+    totals: Totals
+    success_7d_pct: float | None
     failures_24h: int
     failures: list[dict[str, Any]] = field(default_factory=list)
     recent: list[dict[str, Any]] = field(default_factory=list)
@@ -71,6 +80,32 @@ class Facts:
     oldest_pending_seconds: float | None = None
     publish_alert_age_seconds: float = 3600.0
 
+    def to_json(self) -> dict[str, Any]:
+        """The facts for `status --json`: recent runs' durations in seconds (rounded to the millisecond)."""
+        doc = asdict(self)
+        doc["recent"] = [_run_json(r) for r in self.recent]
+        doc["quality"] = [{**q, "seconds": _round(q.get("seconds"), 3)} for q in self.quality]
+        for q in doc["quality"]:
+            q["scan_seconds"] = q.pop("seconds")
+        return doc
+
+
+def _round(value: Any, digits: int) -> Any:
+    return round(value, digits) if isinstance(value, float) else value
+
+
+def _run_json(run: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in run.items() if k != "duration_ms"}
+    ms = run.get("duration_ms")
+    out["duration_seconds"] = round(ms / 1000, 3) if isinstance(ms, int | float) else None
+    return out
+
+
+def failing(settings: Settings, state: State) -> list[SourceRecord]:
+    """Inputs failing now: their last attempt failed and the file is still there (a deleted source's failure
+    is over; a source that converted since is no longer `failed` in the state)."""
+    return [f for f in state.failures() if (settings.root / f.source).exists()]
+
 
 def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
     now = now or dt.datetime.now(dt.UTC)
@@ -81,26 +116,26 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
     pid = raw_pid if isinstance(raw_pid, int) else None
     fresh = age is not None and age <= 3 * settings.heartbeat_seconds + 10
     up = bool(beat.get("running")) and fresh and pid is not None and pid_alive(pid)
-    yesterday = (now.astimezone(tz) - dt.timedelta(days=1)).date()
-    key = yesterday.strftime("%Y%m%d")
-    expected = output_path(settings, QUERY_PERF, Key(key, yesterday))
+    alive = pid is not None and pid_alive(pid)
+    daemon = "running" if up else "not responding" if bool(beat.get("running")) and alive else "not running"
     state_file = settings.state_file
-    files = rows = 0
-    reductions: list[float] = []
+    totals = Totals()
     failures: list[dict[str, Any]] = []
     recent: list[dict[str, Any]] = []
     quality: list[dict[str, Any]] = []
-    success_rate = None
+    success_pct = None
     failures_24h = 0
     pending, oldest_unix = 0, None
     if state_file.exists():
         with State(state_file, readonly=True) as state:
             pending, oldest_unix = state.outbox_summary()
             outputs = state.outputs()
-            files = len(outputs)
-            rows = sum(o.rows_written for o in outputs)
-            reductions = [1 - o.parquet_bytes / o.source_bytes for o in outputs if o.source_bytes]
-            failures = [{"source": f.source, "error": f.error, "since": f.updated_at} for f in state.failures()]
+            totals.files = len(outputs)
+            totals.rows = sum(o.rows_written for o in outputs)
+            totals.source_bytes = sum(o.source_bytes for o in outputs)
+            totals.parquet_bytes = sum(o.parquet_bytes for o in outputs)
+            totals.reduction_pct = reduction_pct(totals.source_bytes, totals.parquet_bytes)
+            failures = [{"source": f.source, "error": f.error, "since": f.updated_at} for f in failing(settings, state)]
             recent = state.runs(10)
             quality = [quality_entry(row) for row in state.quality(10, latest_per_output=True)]
             week = state.runs(100_000)
@@ -109,24 +144,25 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
             in_week = [r for r in week if str(r["at"]) >= week_start]
             done = [r for r in in_week if r["outcome"] in ("written", "failed")]
             if done:
-                success_rate = sum(r["outcome"] == "written" for r in done) / len(done)
-            failures_24h = sum(1 for r in in_week if r["outcome"] == "failed" and str(r["at"]) >= day_start)
+                success_pct = round(100 * sum(r["outcome"] == "written" for r in done) / len(done), 1)
+            still = {f["source"] for f in failures}  # a recovered or deleted source's failures are over
+            failures_24h = sum(
+                1 for r in in_week if r["outcome"] == "failed" and str(r["at"]) >= day_start and r["source"] in still
+            )
+    totals.storage_bytes = dataset_bytes(settings.output_path, [spec.name for spec in DATASETS] + ["_rejects"])
     sweep_at = beat.get("next_sweep") if up else None
     if not isinstance(sweep_at, str):
         sweep_at = next_sweep(now, parse_sweep_time(settings.sweep_time), tz).isoformat()
     return Facts(
         daemon_up=up,
-        heartbeat_age=age,
-        pid=pid if up else None,
+        daemon=daemon,
+        heartbeat_age_seconds=round(age, 1) if age is not None else None,
+        pid=pid if up or daemon == "not responding" else None,
         next_sweep=sweep_at,
         last_sweep=beat.get("last_sweep") if isinstance(beat.get("last_sweep"), str) else None,  # type: ignore[arg-type]
-        yesterday=yesterday.isoformat(),
-        yesterday_present=expected.exists(),
-        files=files,
-        rows=rows,
-        storage_bytes=folder_bytes(settings.output_path),
-        mean_reduction=100 * sum(reductions) / len(reductions) if reductions else None,
-        success_rate_7d=success_rate,
+        daily_export=daily_export(settings, now),
+        totals=totals,
+        success_7d_pct=success_pct,
         failures_24h=failures_24h,
         failures=failures,
         recent=recent,
@@ -134,9 +170,21 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
         counters=beat.get("counters") if isinstance(beat.get("counters"), dict) else {},  # type: ignore[arg-type]
         publish_target=settings.output_url,
         pending_uploads=pending,
-        oldest_pending_seconds=None if oldest_unix is None else max(now.timestamp() - oldest_unix, 0.0),
+        oldest_pending_seconds=None if oldest_unix is None else round(max(now.timestamp() - oldest_unix, 0.0), 1),
         publish_alert_age_seconds=settings.publish_alert_age_seconds,
     )
+
+
+def daily_export(settings: Settings, now: dt.datetime) -> DailyExport | None:
+    """Yesterday's output of `daily_export_dataset` (None when the rule is off): present, and due yet?"""
+    if not settings.daily_export_dataset:
+        return None
+    spec = BY_NAME[settings.daily_export_dataset]
+    local = now.astimezone(zone(settings.timezone))
+    yesterday = (local - dt.timedelta(days=1)).date()
+    expected = output_path(settings, spec, Key(f"{yesterday:%Y%m%d}", yesterday))
+    due = local.time() >= parse_sweep_time(settings.daily_export_by)
+    return DailyExport(spec.name, yesterday.isoformat(), due, expected.exists())
 
 
 def quality_entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -161,10 +209,19 @@ def judge(facts: Facts, storage_alert_gb: float) -> tuple[int, list[str]]:
         reasons.append(reason)
 
     if not facts.daemon_up:
-        age = "no heartbeat" if facts.heartbeat_age is None else f"heartbeat {facts.heartbeat_age:.0f} s old"
-        raise_to(CRITICAL, f"daemon not running ({age})")
-    if not facts.yesterday_present:
-        raise_to(WARNING, f"yesterday's daily export ({facts.yesterday}) is missing")
+        age = (
+            "no heartbeat"
+            if facts.heartbeat_age_seconds is None
+            else f"heartbeat {facts.heartbeat_age_seconds:.0f} s old"
+        )
+        if facts.daemon == "not responding":
+            raise_to(CRITICAL, f"daemon not responding ({age}, pid {facts.pid})")
+        else:
+            raise_to(CRITICAL, f"daemon not running ({age})")
+    daily = facts.daily_export
+    if daily is not None and daily.due and not daily.present:
+        name = "daily export" if daily.dataset == QUERY_PERF.name else f"daily {daily.dataset} export"
+        raise_to(WARNING, f"yesterday's {name} ({daily.day}) is missing")
     if facts.failures_24h:
         raise_to(WARNING, f"{facts.failures_24h} failed export(s) in the last 24 h")
     if facts.oldest_pending_seconds is not None and facts.oldest_pending_seconds > facts.publish_alert_age_seconds:
@@ -174,8 +231,27 @@ def judge(facts: Facts, storage_alert_gb: float) -> tuple[int, list[str]]:
             f" {facts.oldest_pending_seconds:.0f} s (> {facts.publish_alert_age_seconds:g} s)",
         )
     limit = storage_alert_gb * 1024**3
-    if facts.storage_bytes > 2 * limit:
-        raise_to(CRITICAL, f"parquet folder {facts.storage_bytes / 1024**3:.2f} GB > 2 x {storage_alert_gb:g} GB")
-    elif facts.storage_bytes > limit:
-        raise_to(WARNING, f"parquet folder {facts.storage_bytes / 1024**3:.2f} GB > {storage_alert_gb:g} GB")
+    stored = facts.totals.storage_bytes
+    if stored > 2 * limit:
+        raise_to(CRITICAL, f"parquet datasets {stored / 1024**3:.2f} GB > 2 x {storage_alert_gb:g} GB")
+    elif stored > limit:
+        raise_to(WARNING, f"parquet datasets {stored / 1024**3:.2f} GB > {storage_alert_gb:g} GB")
     return level, reasons
+
+
+def perfdata(facts: Facts, storage_alert_gb: float) -> str:
+    """Nagios performance data (after the `|`): label=value[unit];warn;crit;min."""
+    t = facts.totals
+    limit = int(storage_alert_gb * 1024**3)
+    parts = [
+        f"failing={len(facts.failures)};;;0",
+        f"failed_24h={facts.failures_24h};1;;0",
+        f"files={t.files};;;0",
+        f"rows={t.rows};;;0",
+        f"storage_bytes={t.storage_bytes}B;{limit};{2 * limit};0",
+    ]
+    if t.reduction_pct is not None:
+        parts.append(f"reduction_pct={t.reduction_pct}%")
+    if facts.heartbeat_age_seconds is not None:
+        parts.append(f"heartbeat_age_seconds={facts.heartbeat_age_seconds}s;;;0")
+    return " ".join(parts)

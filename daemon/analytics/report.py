@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 
 from daemon import __version__
+from daemon.analytics.figures import size_change
 from daemon.analytics.views import connect
 from daemon.errors import ExporterError, OutputError
 from daemon.logconfig import get_logger
@@ -335,10 +336,12 @@ def _optimization(con: duckdb.DuckDBPyConnection, w: Window, go: Any) -> Section
     if not names:
         section.charts.append(Chart("optimization-metrics", title, None, _no_data("optimization_summary", w)))
         return section
+    # One point per metric and day (the day's mean, its count on hover) on an axis spanning the whole window:
+    # the raw events of one optimizer run sit seconds apart, which drew one dot per panel on a 70-second axis.
     points = con.execute(
-        "SELECT metric_name, timestamp, metric_value, event_type FROM optimization_events"
+        "SELECT metric_name, date_partition, avg(metric_value), count(*) FROM optimization_events"
         " WHERE date_partition BETWEEN $start AND $end AND metric_name = ANY($names) AND metric_value IS NOT NULL"
-        " ORDER BY timestamp",
+        " GROUP BY 1, 2 ORDER BY 2",
         {"start": w.start, "end": w.end, "names": names},
     ).fetchall()
     fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=names, vertical_spacing=0.06)
@@ -350,8 +353,10 @@ def _optimization(con: duckdb.DuckDBPyConnection, w: Window, go: Any) -> Section
                 y=[p[2] for p in mine],
                 name=name,
                 mode="lines+markers",
-                text=[p[3] for p in mine],
-                hovertemplate="%{x}<br>%{y}<br>%{text}<extra>" + html.escape(name) + "</extra>",
+                customdata=[p[3] for p in mine],
+                hovertemplate="%{x|%Y-%m-%d}<br>%{y:,.4~g} (mean of %{customdata})<extra>"
+                + html.escape(name)
+                + "</extra>",
                 line={"color": PALETTE[(i - 1) % len(PALETTE)]},
             ),
             row=i,
@@ -359,7 +364,11 @@ def _optimization(con: duckdb.DuckDBPyConnection, w: Window, go: Any) -> Section
         )
     _layout(fig)
     fig.update_layout(height=max(CHART_HEIGHT, 150 * len(names)), showlegend=False)
-    section.intro = f"The {len(names)} most frequent metrics (UTC timestamps)."
+    half_day = dt.timedelta(hours=12)  # each day's point in the middle of its own slot
+    span = [dt.datetime.combine(w.start, dt.time()) - half_day, dt.datetime.combine(w.end, dt.time()) + half_day]
+    fig.update_xaxes(type="date", range=span, tickformat="%b %d")
+    fig.update_yaxes(tickformat="~s")
+    section.intro = f"The {len(names)} most frequent metrics, one point per day (days in the data's calendar)."
     section.charts.append(Chart("optimization-metrics", title, fig))
     return section
 
@@ -371,27 +380,32 @@ def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.da
     level, reasons = judge(facts, settings.storage_alert_gb)
     section = Section(
         "Exporter health",
-        intro=f"Runs of the exporter from {w.runs_since} to {w.today} (UTC days); health now: "
+        intro=f"Runs of the exporter from {w.runs_since} to {w.today} (days in {settings.timezone}); health now: "
         f"{LEVEL_NAMES[level]}" + (f" ({'; '.join(reasons)})" if reasons else "") + ".",
     )
     section.kpis = [
-        ("files", f"{facts.files:,}"),
-        ("rows", f"{facts.rows:,}"),
-        ("on disk", f"{facts.storage_bytes / 1024**2:,.1f} MB"),
-        ("compression", f"{facts.mean_reduction:.1f}%" if facts.mean_reduction is not None else "-"),
+        ("files", f"{facts.totals.files:,}"),
+        ("rows", f"{facts.totals.rows:,}"),
+        ("Parquet on disk", f"{facts.totals.storage_bytes / 1024**2:,.1f} MB"),
+        ("compression", size_change(facts.totals.source_bytes, facts.totals.parquet_bytes)),
         ("failing now", f"{len(facts.failures):,}"),
-        ("7-day success", _pct(facts.success_rate_7d)),
+        ("7-day success", f"{facts.success_7d_pct:.1f}%" if facts.success_7d_pct is not None else "-"),
     ]
     daily: list[tuple[Any, ...]] = []
     by_dataset: list[tuple[Any, ...]] = []
+    processing: list[tuple[Any, ...]] = []
+    freshness: list[tuple[Any, ...]] = []
     state_file = settings.state_file
     if state_file.exists():
         with State(state_file, readonly=True) as state:
-            daily = state.daily_runs(w.runs_since.isoformat())
+            since = _since(settings, w)
+            daily = state.daily_runs(since, settings.timezone)
             by_dataset = state.compression_by_dataset()
+            processing = state.processing(since, settings.timezone)
+            freshness = state.freshness(since, settings.timezone)
     note = f"No data: no export ran from {w.runs_since} to {w.today}."
     if daily:
-        days = [r[0] for r in daily]  # UTC days as categories: one bar per day, even for a single day
+        days = [r[0] for r in daily]  # local days as categories: one bar per day, even for a single day
         runs = go.Figure(
             [
                 go.Bar(name="written", x=days, y=[r[1] for r in daily], marker_color=PALETTE[2]),
@@ -423,20 +437,39 @@ def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.da
             Chart("exporter-runs", "Exports per day (written, failed)", None, note),
             Chart("exporter-rows", "Rows per day (written, rejected)", None, note),
         ]
+    section.charts.append(_timing_chart(processing, freshness, w, go))
     if by_dataset:
+        # Source and Parquet bytes side by side, each dataset labelled with its byte-weighted change: a dataset
+        # of tiny inputs that grew reads "+445.8% larger" instead of drawing a -445% bar that dwarfs the rest.
+        names = [r[0] for r in by_dataset]
+        labels = [size_change(r[1], r[2]) for r in by_dataset]
         fig = go.Figure(
-            go.Bar(
-                x=[r[0] for r in by_dataset],
-                y=[100 * r[1] for r in by_dataset],
-                customdata=[[r[2], r[3]] for r in by_dataset],
-                hovertemplate="%{x}<br>%{y:.1f}% smaller<br>%{customdata[0]} files, %{customdata[1]:,} rows"
-                "<extra></extra>",
-                marker_color=PALETTE[5],
-            )
+            [
+                go.Bar(
+                    name="source",
+                    x=names,
+                    y=[r[1] / 1024 for r in by_dataset],
+                    marker_color=PALETTE[4],
+                    hovertemplate="%{x}<br>source %{y:,.1f} KB<extra></extra>",
+                ),
+                go.Bar(
+                    name="Parquet",
+                    x=names,
+                    y=[r[2] / 1024 for r in by_dataset],
+                    text=labels,
+                    textposition="outside",
+                    cliponaxis=False,
+                    customdata=[[r[3], r[4]] for r in by_dataset],
+                    marker_color=PALETTE[5],
+                    hovertemplate="%{x}<br>Parquet %{y:,.1f} KB (%{text})<br>%{customdata[0]} files,"
+                    " %{customdata[1]:,} rows<extra></extra>",
+                ),
+            ]
         )
+        fig.update_layout(barmode="group", uniformtext_minsize=11, uniformtext_mode="show")
         fig.update_xaxes(type="category")
         section.charts.append(
-            Chart("compression", "Compression by dataset (1 - Parquet / source)", _layout(fig, percent=True))
+            Chart("compression", "Size by dataset: source and Parquet bytes", _layout(fig, y_title="KB"))
         )
     else:
         section.charts.append(Chart("compression", "Compression by dataset", None, "No data: no output written yet."))
@@ -451,6 +484,48 @@ def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.da
     return section
 
 
+def _since(settings: Settings, w: Window) -> str:
+    """The first instant of the exporter's window (its first local day), as the state stores instants."""
+    start = dt.datetime.combine(w.runs_since, dt.time(), zone(settings.timezone)).astimezone(dt.UTC)
+    return start.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile `q` (0-1) of non-empty `values`."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
+def _timing_chart(processing: list[tuple[Any, ...]], freshness: list[tuple[Any, ...]], w: Window, go: Any) -> Chart:
+    """Per day: how long a conversion took (p50, p95) and how long a report waited from its last write to its
+    Parquet output (freshness, p50 and max of the current outputs), in seconds on a log axis."""
+    title = "Processing time and freshness per day (seconds)"
+    if not processing and not freshness:
+        return Chart("timing", title, None, f"No data: no export ran from {w.runs_since} to {w.today}.")
+    by_day: dict[str, list[float]] = {}
+    for day, ms in processing:
+        by_day.setdefault(day, []).append(ms / 1000)
+    fresh: dict[str, list[float]] = {}
+    for day, seconds in freshness:
+        fresh.setdefault(day, []).append(max(seconds, 0.001))
+    days = sorted(set(by_day) | set(fresh))
+
+    def series(source: dict[str, list[float]], q: float) -> list[float | None]:
+        return [round(_percentile(source[d], q), 3) if d in source else None for d in days]
+
+    fig = go.Figure(
+        [
+            go.Scatter(name="conversion p50", x=days, y=series(by_day, 0.5), mode="lines+markers"),
+            go.Scatter(name="conversion p95", x=days, y=series(by_day, 0.95), mode="lines+markers"),
+            go.Scatter(name="freshness p50", x=days, y=series(fresh, 0.5), mode="lines+markers"),
+            go.Scatter(name="freshness max", x=days, y=series(fresh, 1.0), mode="lines+markers", visible="legendonly"),
+        ]
+    )
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="log")
+    return Chart("timing", title, _layout(fig, y_title="seconds"))
+
+
 def _quality(settings: Settings, w: Window, go: Any) -> Section:
     from daemon.analytics.health import quality_entry
 
@@ -460,7 +535,7 @@ def _quality(settings: Settings, w: Window, go: Any) -> Section:
     state_file = settings.state_file
     if state_file.exists():
         with State(state_file, readonly=True) as state:
-            daily = state.daily_quality(w.runs_since.isoformat())
+            daily = state.daily_quality(_since(settings, w), settings.timezone)
             latest = [quality_entry(r) for r in state.quality(500, latest_per_output=True)]
     title = "Problems found per day of export"
     if daily:

@@ -1,10 +1,7 @@
 """DuckDB over the Parquet datasets: the work order's views and macros, `validate`, and `query`.
 
 The views are generated from the specs; `config/views.sql` is the same SQL for the duckdb CLI
-(run it from the root: `duckdb -init config/views.sql`). When outputs are published (`output_url`), the
-views read the published dataset, every host's files: an s3:// bucket through an fsspec filesystem
-(s3fs; DuckDB's own httpfs extension cannot be loaded offline), with `host` a column of every view when
-`fleet_host` is set (from the hive path).
+(run it from the root: `duckdb -init config/views.sql`).
 """
 
 from __future__ import annotations
@@ -46,28 +43,40 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _empty_select(columns: tuple[Column, ...]) -> str:
+# The partition folders' keys as columns, typed: without hive_types DuckDB guesses per machine (VARCHAR when
+# a month 01-09 exists, BIGINT when only 10-12 do), so `WHERE month = 1` would work on one root and fail on another.
+HIVE = "hive_partitioning = true, hive_types = {'year': INTEGER, 'month': INTEGER}"
+PARTITION_COLUMNS = ("year", "month")
+HIVE_WITH_HOST = "hive_partitioning = true, hive_types = {'host': VARCHAR, 'year': INTEGER, 'month': INTEGER}"
+
+
+def _empty_select(columns: tuple[Column, ...], hosts: bool = False) -> str:
     cols = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in columns)
-    return f"SELECT {cols} WHERE false"
+    keys = ", ".join(f'CAST(NULL AS INTEGER) AS "{k}"' for k in PARTITION_COLUMNS)
+    host = ', CAST(NULL AS VARCHAR) AS "host"' if hosts else ""
+    return f"SELECT {cols}{host}, {keys} WHERE false"
 
 
-def _views(base: str, present: set[str] | None, hosts: bool = False) -> list[str]:
-    """CREATE VIEW statements; datasets listed as absent get a typed empty view instead of failing. With
-    `hosts`, every view has a `host` column from the `host=<name>` level (year and month are left out)."""
+def _views(
+    base: str, present: set[str] | None, files: dict[str, list[str]] | None = None, hosts: bool = False
+) -> list[str]:
+    """CREATE VIEW statements; datasets listed as absent get a typed empty view instead of failing; `files`
+    names the exact files of a folder instead of its glob (`validate` leaves out the unreadable ones). With
+    `hosts`, every view also has a `host` column from the `host=<name>` level."""
     statements = []
     targets = [(spec.view, spec.name, spec.columns) for spec in DATASETS]
     targets.append((REJECTS_VIEW, "_rejects", REJECTS_COLUMNS))
+    hive = HIVE_WITH_HOST if hosts else HIVE
     for view, folder, columns in targets:
-        glob = f"{base}/{folder}/**/*.parquet"
-        if present is not None and folder not in present:
-            body = _empty_select((*columns, Column("host", "VARCHAR")) if hosts else columns)
-        elif hosts:
-            body = (
-                f"SELECT * EXCLUDE (year, month) FROM read_parquet({_quote(glob)}, hive_partitioning = true,"
-                " hive_types = {'host': VARCHAR}, union_by_name = true)"
-            )
+        if files is not None and folder in files:
+            listed = files[folder]
+            source = "[" + ", ".join(_quote(f) for f in listed) + "]" if listed else None
         else:
-            body = f"SELECT * FROM read_parquet({_quote(glob)}, hive_partitioning = false, union_by_name = true)"
+            source = _quote(f"{base}/{folder}/**/*.parquet")
+        if source is None or (present is not None and folder not in present):
+            body = _empty_select(columns, hosts)
+        else:
+            body = f"SELECT * FROM read_parquet({source}, {hive}, union_by_name = true)"
         statements.append(f"CREATE OR REPLACE VIEW {view} AS {body};")
     return statements
 
@@ -117,13 +126,15 @@ def _present(data: Dataset) -> set[str]:
     return {folder for folder in [spec.name for spec in DATASETS] + ["_rejects"] if data.files(folder)}
 
 
-def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the views and macros defined."""
+def connect(settings: Settings, files: dict[str, list[str]] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the views and macros defined (over `files` where given)."""
     con = duckdb.connect()
     data = dataset(settings)
     if data.fs is not None:
         con.register_filesystem(data.fs)
-    for statement in _views(data.base, _present(data), hosts=bool(settings.fleet_host)):
+    # relative paths in a query (read_parquet('knowledge/...')) mean the root's files, wherever one runs it from
+    con.execute(f"SET file_search_path = {_quote(str(settings.root))}")
+    for statement in _views(data.base, _present(data), files, hosts=bool(settings.fleet_host)):
         con.execute(statement)
     con.execute(MACROS)
     return con
@@ -135,17 +146,29 @@ class QueryResult:
     types: list[str]
     rows: list[tuple[Any, ...]]
     seconds: float
+    total: int = 0  # rows the query returned; more than len(rows) when capped by `max_rows`
 
 
-def run_query(settings: Settings, sql: str) -> QueryResult:
+def run_query(settings: Settings, sql: str, max_rows: int | None = None) -> QueryResult:
+    """Run `sql` with the views defined and relative file paths resolved against the root; keep at most
+    `max_rows` rows and count the rest in batches (drawing 20,000 rows on a terminal took 44 s)."""
     with connect(settings) as con:
         started = time.perf_counter()
         cursor = con.execute(sql)
         description = cursor.description
-        rows = cursor.fetchall() if description else []
+        rows: list[tuple[Any, ...]] = []
+        total = 0
+        if description and max_rows is None:
+            rows = cursor.fetchall()
+            total = len(rows)
+        elif description:
+            rows = cursor.fetchmany(max_rows) if max_rows else []
+            total = len(rows)
+            while batch := cursor.fetchmany(10_000):
+                total += len(batch)
         elapsed = time.perf_counter() - started
         columns = [d[0] for d in description or []]
-        return QueryResult(columns, [str(d[1]) for d in description or []], rows, elapsed)
+        return QueryResult(columns, [str(d[1]) for d in description or []], rows, elapsed, total)
 
 
 @dataclass
@@ -158,46 +181,64 @@ class Validation:
 
 
 def validate(settings: Settings, state: State | None) -> Validation:
-    """Check every output: DuckDB reads it, its types equal the schema, its row count equals the state."""
+    """Check every output: DuckDB reads it, its types equal the schema, its row count equals the state (or a
+    published file's footer); every output the state records exists locally. A bad file is one problem naming
+    it, and the checks go on after it."""
     result = Validation()
+    readable: dict[str, list[str]] = {}
+    seen: set[str] = set()
     data = dataset(settings)
+    targets = [(spec.name, [(c.name, c.type) for c in spec.columns]) for spec in DATASETS]
+    targets.append(("_rejects", [(c.name, c.type) for c in REJECTS_COLUMNS]))
     with duckdb.connect() as con:
         if data.fs is not None:
             con.register_filesystem(data.fs)
-        for spec in DATASETS:
-            expected = [(c.name, c.type) for c in spec.columns]
-            for name in data.files(spec.name):
-                path = Path(name)
-                rel = str(path.relative_to(settings.root)) if path.is_relative_to(settings.root) else name
+        for name, expected in targets:
+            readable[name] = []
+            for file in data.files(name):
+                path = Path(file)
+                rel = str(path.relative_to(settings.root)) if path.is_relative_to(settings.root) else file
+                seen.add(rel)
                 result.files += 1
                 try:
                     described = con.execute(
-                        f"DESCRIBE SELECT * FROM read_parquet({_quote(name)}, hive_partitioning = false)"
+                        f"DESCRIBE SELECT * FROM read_parquet({_quote(file)}, hive_partitioning = false)"
                     ).fetchall()
                     count = con.execute(
-                        f"SELECT COUNT(*) FROM read_parquet({_quote(name)}, hive_partitioning = false)"
+                        f"SELECT COUNT(*) FROM read_parquet({_quote(file)}, hive_partitioning = false)"
                     ).fetchone()
                 except duckdb.Error as exc:
-                    result.problems.append(f"{rel}: DuckDB cannot read it: {str(exc).splitlines()[0]}")
+                    result.problems.append(f"{rel}: DuckDB cannot read it: {_first_line(exc)}")
                     continue
+                readable[name].append(file)
                 actual = [(row[0], row[1]) for row in described]
                 if actual != expected:
                     result.problems.append(f"{rel}: schema {actual} differs from {expected}")
                 rows = int(count[0]) if count else 0
+                if name == "_rejects":
+                    continue  # rejects carry no recorded count: readable with the right columns is the check
                 result.rows += rows
-                recorded = _recorded_rows(state, rel, path) if data.fs is None else _footer_rows(con, name)
+                recorded = _recorded_rows(state, rel, path) if data.fs is None else _footer_rows(con, file)
                 if recorded is None:
                     result.problems.append(f"{rel}: no row count recorded in the state or the file's metadata")
                 elif recorded != rows:
                     result.problems.append(f"{rel}: {rows} rows, but {recorded} recorded")
-    with connect(settings) as con:
-        started = time.perf_counter()
-        try:
+    if not settings.output_url:  # the state records this host's local outputs
+        for record in state.outputs() if state is not None else []:
+            if record.output not in seen:
+                result.problems.append(f"{record.output}: recorded in the state but missing")
+    started = time.perf_counter()
+    try:
+        with connect(settings, readable) as con:
             result.query_rows = con.execute(VALIDATION_QUERY).fetchall()
-        except duckdb.Error as exc:
-            result.problems.append(f"validation query failed: {str(exc).splitlines()[0]}")
-        result.query_seconds = time.perf_counter() - started
+    except duckdb.Error as exc:
+        result.problems.append(f"validation query failed: {_first_line(exc)}")
+    result.query_seconds = time.perf_counter() - started
     return result
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0]
 
 
 def _footer_rows(con: duckdb.DuckDBPyConnection, name: str) -> int | None:

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import click
 
@@ -22,6 +22,7 @@ from daemon.convert.inputs import likely_csv_sources
 from daemon.errors import ConfigError, ExporterError
 from daemon.settings import Settings, load, root_problem
 from daemon.specs import BY_NAME
+from daemon.timeutil import zone
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,6 +48,13 @@ _LOADED = "parquet_exporter.loaded"  # ctx.meta: the Loaded settings (warnings, 
 _LOGS_ITS_WARNINGS = {"run"}  # the daemon logs config warnings as events; other commands print them
 
 
+def check_root(settings: Settings) -> None:
+    """The one root check of every command: a root with neither g/ nor knowledge/ is a mistyped or wrong
+    directory, refused before anything (a log, a state file, a report) is created under it."""
+    if (problem := root_problem(settings)) is not None:
+        raise ConfigError(problem)
+
+
 def _location_options(func: F) -> F:
     """`--root` and `--config`, taken by the group (before the command name) and by every command."""
     func = click.option(
@@ -70,11 +78,20 @@ def _sources(root: Path | None, config_file: Path | None) -> tuple[dict[str, Any
     return {"root": root if root is not None else group_root}, config_file if config_file is not None else group_config
 
 
-def common(func: F) -> F:
-    """`--root` and `--config` on every command, and ExporterError turned into a one-line message."""
+@overload
+def common(func: F, *, root_required: bool = True) -> F: ...
+@overload
+def common(func: None = None, *, root_required: bool = True) -> Callable[[F], F]: ...
+def common(func: F | None = None, *, root_required: bool = True) -> F | Callable[[F], F]:
+    """`--root` and `--config` on every command, settings loaded once and the root checked once
+    (`check_root`) unless the command needs none (`@common(root_required=False)`), and ExporterError
+    turned into a one-line message."""
+    if func is None:
+        return functools.partial(common, root_required=root_required)
+    command = func
 
     @_location_options
-    @functools.wraps(func)
+    @functools.wraps(command)
     def wrapper(*args: Any, root: Path | None, config_file: Path | None, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         flags, config = _sources(root, config_file)
@@ -83,10 +100,12 @@ def common(func: F) -> F:
             if loaded.settings is None:
                 raise ConfigError("; ".join(loaded.problems))
             ctx.meta[_SOURCES], ctx.meta[_LOADED] = (flags, config), loaded
-            if func.__name__ not in _LOGS_ITS_WARNINGS:
+            if command.__name__ not in _LOGS_ITS_WARNINGS:
                 for warning in loaded.warnings:
                     click.echo(f"warning: {warning}", err=True)
-            return func(loaded.settings, *args, **kwargs)
+            if root_required:
+                check_root(loaded.settings)
+            return command(loaded.settings, *args, **kwargs)
         except ExporterError as exc:
             raise ExporterClickError(exc) from None
 
@@ -135,6 +154,7 @@ def _kb(n: int | None) -> str:
 @click.option("--dry-run", is_flag=True, help="Parse and report, write nothing.")
 @click.option("--force", is_flag=True, help="Rewrite outputs even when they are current.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures (on stderr).")
 @common
 def export(
     settings: Settings,
@@ -144,6 +164,7 @@ def export(
     dry_run: bool,
     force: bool,
     as_json: bool,
+    quiet: bool,
 ) -> int:
     """Convert report files to Parquet (default: the newest input of each kind)."""
     if date is not None and historical:
@@ -163,7 +184,7 @@ def export(
             max_bytes=settings.log_max_bytes,
             backups=settings.log_backups,
         )
-        printer = _Printer(as_json=as_json, dry_run=dry_run)
+        printer = _Printer(as_json=as_json, dry_run=dry_run, quiet=quiet)
         try:
             report = export_once(
                 settings,
@@ -207,13 +228,15 @@ def _publish_status(settings: Settings, output: str | None, drained: Any) -> str
 class _Printer:
     """Human output in the work order's style, with a progress bar on a TTY; or one JSON object."""
 
-    def __init__(self, *, as_json: bool, dry_run: bool) -> None:
+    def __init__(self, *, as_json: bool, dry_run: bool, quiet: bool = False) -> None:
         self.published: Any = None  # what publishing did after the export (None: not publishing)
         self.as_json = as_json
         self.dry_run = dry_run
+        self.quiet = quiet
+        self.rewritten = 0
         self.progress: Any = None
         self.task: Any = None
-        self.tty = sys.stdout.isatty() and not as_json
+        self.tty = sys.stdout.isatty() and not as_json and not quiet
 
     def plan(self, total: int) -> None:
         if self.tty and total > 1:
@@ -223,13 +246,13 @@ class _Printer:
             self.progress.start()
             self.task = self.progress.add_task("exporting", total=total)
 
-    def echo(self, text: str) -> None:
-        if self.as_json:
+    def echo(self, text: str, *, err: bool = False) -> None:
+        if self.as_json or (self.quiet and not err):
             return
         if self.progress is not None:
-            self.progress.console.print(text, markup=False, highlight=False)
+            self.progress.console.print(text, markup=False, highlight=False, stderr=err)
         else:
-            click.echo(text)
+            click.echo(text, err=err)
 
     def item(self, o: Any) -> None:
         if self.progress is not None:
@@ -238,16 +261,25 @@ class _Printer:
         if o.status == "skipped":
             self.echo(f"⊘ {Path(o.output).name if o.output else src} {o.reason}")
         elif o.status == "failed":
-            self.echo(f"✗ {src}: {o.error}")
+            self.echo(f"✗ {src}: {o.error}", err=True)
         elif self.dry_run:
             self.echo(f"✓ Found {src} ({_kb(o.source_bytes)}): {o.rows_in:,} rows, {o.rows_rejected:,} to reject")
             self.echo(f"→ Would create {o.output}")
         else:
+            from daemon.analytics.figures import reduction_pct, size_change
+
+            self.rewritten += o.replaced
+            pct = reduction_pct(o.source_bytes or 0, o.parquet_bytes or 0)
+            change = (
+                f"{pct:.1f}% reduction"
+                if pct is not None and pct > 0
+                else size_change(o.source_bytes or 0, o.parquet_bytes or 0)
+            )
             self.echo(f"✓ Parsed {o.rows_in:,} rows from {src}")
             self.echo(f"✓ Wrote {o.output} ({_kb(o.parquet_bytes)})")
-            self.echo(f"✓ Compression: {_kb(o.source_bytes)} → {_kb(o.parquet_bytes)} ({o.reduction:.1f}% reduction)")
+            self.echo(f"✓ Compression: {_kb(o.source_bytes)} → {_kb(o.parquet_bytes)} ({change})")
             if o.rows_rejected:
-                self.echo(f"⚠ Rejected {o.rows_rejected:,} rows → {o.rejects}")
+                self.echo(f"⚠ Rejected {_plural(o.rows_rejected, 'row')} → {o.rejects}")
 
     def close(self) -> None:
         if self.progress is not None:
@@ -265,6 +297,8 @@ class _Printer:
                     document["publish"]["error"] = self.published.error
             click.echo(json.dumps(document, indent=2))
             return
+        if self.quiet:
+            return
         drained = self.published
         if drained is not None and (drained.done or drained.pending):
             click.echo(f"✓ Published {drained.done} file(s) to {settings.output_url}")
@@ -274,9 +308,15 @@ class _Printer:
             click.echo("No input files found.")
         if self.dry_run:
             click.echo("DRY RUN - no files written")
-        counts = f"{len(report.written)} new files, {len(report.skipped)} skipped, {len(report.failed)} failed"
+        new = len(report.written) - self.rewritten
+        counts = f"{_plural(new, 'new file')}, " + (f"{self.rewritten} rewritten, " if self.rewritten else "")
+        counts += f"{len(report.skipped)} skipped, {len(report.failed)} failed"
         mark = "✗" if report.failed else "✓"
         click.echo(f"{mark} Export complete ({counts})")
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 # --------------------------------------------------------------------------------------- schema
@@ -290,7 +330,7 @@ class _Printer:
     default=None,
     help="Folder for the generated files (default: the project's config/).",
 )
-@common
+@common(root_required=False)
 def schema(settings: Settings, mode: str | None, directory: Path | None) -> int:
     """Print the Parquet schema of every dataset (generated from the specs)."""
     from daemon.analytics.views import views_sql_file
@@ -321,6 +361,33 @@ def schema(settings: Settings, mode: str | None, directory: Path | None) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------- demo
+@cli.command()
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--days", type=click.IntRange(min=1, max=366), default=30, show_default=True, help="Days of reports.")
+@click.option(
+    "--end",
+    "end",
+    callback=_parse_date,
+    metavar="YYYY-MM-DD",
+    help="The last day (default: yesterday in the default timezone, so health finds yesterday's export).",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generator (same seed, same files).")
+def demo(root: Path, days: int, end: dt.date | None, seed: int) -> int:
+    """Write a realistic month of sample reports into a new ROOT, to try every command on."""
+    from daemon.demo import write_demo
+
+    tz = Settings().timezone
+    last = end or (dt.datetime.now(dt.UTC).astimezone(zone(tz)) - dt.timedelta(days=1)).date()
+    try:
+        made = write_demo(root, last=last, days=days, timezone=tz, seed=seed)
+    except ExporterError as exc:
+        raise ExporterClickError(exc) from None
+    click.echo(f"✓ Wrote {made.files} report files ({_kb(made.bytes)}) for {made.first} to {made.last} into {root}")
+    click.echo(f"  next: parquet-exporter export --root {root} --historical")
+    return 0
+
+
 # ------------------------------------------------------------------------------------- validate
 @cli.command()
 @common
@@ -347,7 +414,10 @@ def validate(settings: Settings) -> int:
 
 # ---------------------------------------------------------------------------------------- query
 @cli.command()
-@click.argument("sql")
+@click.argument("sql", required=False)
+@click.option(
+    "-c", "command", metavar="SQL", help="The SQL to run (like duckdb -c); or give it as the argument or on stdin."
+)
 @click.option(
     "--format",
     "fmt",
@@ -355,20 +425,41 @@ def validate(settings: Settings) -> int:
     default=None,
     help="Output format (default: table on a terminal, csv otherwise).",
 )
+@click.option("--json", "fmt", flag_value="json", help="Shortcut for --format json (one array of objects).")
+@click.option("--csv", "fmt", flag_value="csv", help="Shortcut for --format csv.")
+@click.option("--nl", "fmt", flag_value="nl", help="Shortcut for --format nl (newline-delimited JSON).")
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=0),
+    default=40,
+    show_default=True,
+    help="Rows drawn in a terminal's table (0: all); the caption says how many were left out.",
+)
 @common
-def query(settings: Settings, sql: str, fmt: str | None) -> int:
-    """Run SQL with the views (query_performance, index_recommendations, ...) and macros defined."""
+def query(settings: Settings, sql: str | None, command: str | None, fmt: str | None, max_rows: int) -> int:
+    """Run SQL with the views (query_performance, index_recommendations, ...) and macros defined; relative
+    paths in it resolve against --root. SQL comes from the argument, -c, or stdin when it is not a terminal."""
     import duckdb
 
     from daemon.analytics.views import run_query
 
-    try:
-        result = run_query(settings, sql)
-    except duckdb.Error as exc:
-        raise ExporterClickError(ExporterError(str(exc).splitlines()[0])) from None
+    if sql is not None and command is not None:
+        raise click.UsageError("give the SQL once: as the argument or with -c")
+    text = sql if sql is not None else command
+    if text is None:
+        if sys.stdin.isatty():
+            raise click.UsageError("no SQL: give it as the argument, with -c, or on stdin")
+        text = sys.stdin.read()
+    if not text.strip():
+        raise click.UsageError("the SQL is empty")
     tty = sys.stdout.isatty()
     chosen: Format = fmt or ("table" if tty else "csv")  # type: ignore[assignment]
-    click.echo(render(result.columns, result.rows, chosen, terminal=tty), nl=False)
+    cap = max_rows if chosen == "table" and tty and max_rows > 0 else None
+    try:
+        result = run_query(settings, text, cap)
+    except duckdb.Error as exc:
+        raise ExporterClickError(ExporterError(str(exc).splitlines()[0])) from None
+    click.echo(render(result.columns, result.rows, chosen, terminal=tty, total=result.total), nl=False)
     return 0
 
 
@@ -379,7 +470,7 @@ def query(settings: Settings, sql: str, fmt: str | None) -> int:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="HTML file to write (default: report_file, knowledge/optimize/parquet/report.html).",
+    help="HTML file to write (default: report_file, knowledge/optimize/reports/report.html).",
 )
 @common
 def report(settings: Settings, days: int | None, out: Path | None) -> int:
@@ -406,8 +497,6 @@ def run(settings: Settings, once: bool) -> int:
     from daemon.analytics.report import refresh_after_sweep
     from daemon.service.loop import Service
 
-    if (problem := root_problem(settings)) is not None:
-        raise ConfigError(problem)
     # Every event also goes to stderr, where a service manager collects it: JSON lines for journald, launchd
     # or `docker logs`; a coloured line per event on a terminal. log_file = "-" keeps no file of its own.
     logconfig.configure(
@@ -440,12 +529,23 @@ def run(settings: Settings, once: bool) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         logconfig.shutdown()
-    if once:
-        click.echo(
-            f"{counters.written} written, {counters.skipped} skipped, {counters.failed} failed"
-            f" ({counters.rows_written:,} rows, {counters.rows_rejected:,} rejected)"
-        )
-    return 1 if once and counters.failed else 0
+    if not once:
+        return 0
+    click.echo(
+        f"{counters.written} written, {counters.skipped} skipped, {counters.failed} failed"
+        f" ({counters.rows_written:,} rows, {counters.rows_rejected:,} rejected)"
+    )
+    from daemon.analytics.health import failing
+    from daemon.state.database import State
+
+    state_file = settings.state_file
+    still = []
+    if state_file.exists():
+        with State(state_file, readonly=True) as state:
+            still = failing(settings, state)
+    for record in still:
+        click.echo(f"✗ {record.source} still failing: {record.error}", err=True)
+    return 1 if counters.failed or still else 0
 
 
 # --------------------------------------------------------------------------------------- status
@@ -453,24 +553,26 @@ def run(settings: Settings, once: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @common
 def status(settings: Settings, as_json: bool) -> int:
-    """Daemon up or down, next sweep, last exports, current failures, totals."""
-    from dataclasses import asdict
-
+    """Daemon up or down, next sweep, last exports, current failures, totals; exit 3 when the daemon is down."""
+    from daemon.analytics.figures import size_change
     from daemon.analytics.health import gather
 
     facts = gather(settings)
+    down = 0 if facts.daemon_up else 3  # systemctl status's convention: 3 when the service is not running
     if as_json:
-        click.echo(json.dumps(asdict(facts), indent=2, default=str))
-        return 0
-    up = f"up (pid {facts.pid})" if facts.daemon_up else "down"
+        click.echo(json.dumps(facts.to_json(), indent=2, default=str))
+        return down
+    up = f"up (pid {facts.pid})" if facts.daemon_up else f"down ({facts.daemon})"
     click.echo(f"daemon:        {up}")
     click.echo(f"next sweep:    {facts.next_sweep}")
     click.echo(f"last sweep:    {facts.last_sweep or '-'}")
-    reduction = f"{facts.mean_reduction:.1f}%" if facts.mean_reduction is not None else "-"
-    rate = f"{100 * facts.success_rate_7d:.1f}%" if facts.success_rate_7d is not None else "-"
+    t = facts.totals
+    rate = f"{facts.success_7d_pct:.1f}%" if facts.success_7d_pct is not None else "-"
     click.echo(
-        f"totals:        {facts.files} files, {facts.rows:,} rows, {_kb(facts.storage_bytes)} on disk,"
-        f" mean compression {reduction}, 7-day success {rate}"
+        f"totals:        {t.files} files, {t.rows:,} rows, {_kb(t.storage_bytes)} of Parquet on disk;"
+        f" sources {_kb(t.source_bytes)} → outputs {_kb(t.parquet_bytes)}"
+        f" ({size_change(t.source_bytes, t.parquet_bytes)});"
+        f" 7-day success {rate}"
     )
     if facts.publish_target:
         age = f", oldest {facts.oldest_pending_seconds:.0f} s" if facts.oldest_pending_seconds is not None else ""
@@ -489,17 +591,25 @@ def status(settings: Settings, as_json: bool) -> int:
         click.echo(
             f"  {Path(q['output']).name}  {q['rows']:,} rows: {verdict}" + (f" (nulls: {nulls})" if nulls else "")
         )
-    return 0
+    return down
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: level, status, reasons, perfdata.")
 @common
-def health(settings: Settings) -> int:
-    """Exit 0 OK, 1 WARNING, 2 CRITICAL (Nagios convention), with one line saying why."""
-    from daemon.analytics.health import LEVEL_NAMES, gather, judge
+def health(settings: Settings, as_json: bool) -> int:
+    """Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios convention): one line saying why, perfdata after `|`."""
+    from daemon.analytics.health import LEVEL_NAMES, gather, judge, perfdata
 
-    level, reasons = judge(gather(settings), settings.storage_alert_gb)
-    click.echo(f"{LEVEL_NAMES[level]} - {'; '.join(reasons) if reasons else 'daemon up, exports current'}")
+    facts = gather(settings)
+    level, reasons = judge(facts, settings.storage_alert_gb)
+    perf = perfdata(facts, settings.storage_alert_gb)
+    if as_json:
+        doc = {"level": level, "status": LEVEL_NAMES[level], "reasons": reasons, "perfdata": perf}
+        click.echo(json.dumps(doc, indent=2))
+        return level
+    summary = "; ".join(reasons) if reasons else "daemon up, exports current"
+    click.echo(f"{LEVEL_NAMES[level]} - {summary} | {perf}")
     return level
 
 
@@ -584,6 +694,12 @@ def config_check(root: Path | None, config_file: Path | None, as_json: bool) -> 
 
 
 # ----------------------------------------------------------------------------------------- main
+def _command(argv: Sequence[str] | None) -> str | None:
+    """The command's name: the first argument (every option but --help and --version belongs to a command)."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    return args[0] if args else None
+
+
 def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> int:
     """Run one command: returns the exit code (0 ok, 1 failure, 2 usage or config error). `spare` is the
     digest child the program forked for an export (see `daemon.cli.program`)."""
@@ -598,6 +714,9 @@ def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> in
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
+        if _command(argv) == "health":  # Nagios reads 2 as CRITICAL: a check that could not run is UNKNOWN
+            click.echo(f"UNKNOWN - {exc.format_message()}")
+            return 3
         exc.show()
         return _exit_code(exc)
     except click.exceptions.Exit as exc:
@@ -606,6 +725,9 @@ def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> in
         if os.environ.get("PARQUET_EXPORTER_DEBUG"):
             raise
         first = (str(exc).splitlines() or [""])[0]
+        if _command(argv) == "health":
+            click.echo(f"UNKNOWN - internal error: {type(exc).__name__}: {first}")
+            return 3
         click.echo(
             f"error: internal error: {type(exc).__name__}: {first} (PARQUET_EXPORTER_DEBUG=1 shows where)", err=True
         )

@@ -3,6 +3,7 @@
 table     rich box table (the default on a terminal), numbers right-aligned, the row count below
 csv       RFC 4180 with a header row, NULL as an empty field (the default when stdout is not a terminal)
 json      one array of objects; timestamps and dates as text, NaN and infinities as null
+nl        newline-delimited JSON: one object a line, the same values as json (for jq and log pipelines)
 markdown  a GitHub table; `|` escaped, line breaks in a value as <br>
 """
 
@@ -17,8 +18,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-Format = Literal["table", "csv", "json", "markdown"]
-FORMATS: tuple[Format, ...] = ("table", "csv", "json", "markdown")
+Format = Literal["table", "csv", "json", "nl", "markdown"]
+FORMATS: tuple[Format, ...] = ("table", "csv", "json", "nl", "markdown")
 
 
 def cell(v: Any) -> str:
@@ -48,10 +49,20 @@ def _json_value(v: Any) -> Any:
     return cell(v)
 
 
-def render(columns: Sequence[str], rows: Sequence[tuple[Any, ...]], fmt: Format, *, terminal: bool = False) -> str:
-    """The result in `fmt`; `terminal` colours the table and fits it to the terminal's width."""
-    if fmt == "json":
+def render(
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    fmt: Format,
+    *,
+    terminal: bool = False,
+    total: int | None = None,
+) -> str:
+    """The result in `fmt`; `terminal` colours the table and fits it to the terminal's width; the line below the
+    table counts the rows, and with `total` (more than the rows given) says how many were left out."""
+    if fmt in ("json", "nl"):
         objects = [{c: _json_value(v) for c, v in zip(columns, r, strict=True)} for r in rows]
+        if fmt == "nl":
+            return "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objects)
         return json.dumps(objects, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
@@ -72,11 +83,17 @@ def render(columns: Sequence[str], rows: Sequence[tuple[Any, ...]], fmt: Format,
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(caption=f"{len(rows):,} row{'s' if len(rows) != 1 else ''}", caption_justify="left")
+    count = total if total is not None and total > len(rows) else len(rows)
+    footer = f"{count:,} row{'s' if count != 1 else ''}"
+    if count > len(rows):
+        footer += f" ({len(rows):,} shown, {count - len(rows):,} left out: --max-rows 0 shows all)"
+    table = Table()
     for name, is_right in zip(columns, right, strict=True):
         table.add_column(name, justify="right" if is_right else "left", overflow="fold")
     for r in rows:
         table.add_row(*[cell(v) for v in r])
     buf = io.StringIO()
-    Console(file=buf, force_terminal=terminal, width=None if terminal else 200, highlight=False).print(table)
+    console = Console(file=buf, force_terminal=terminal, width=None if terminal else 200, highlight=False)
+    console.print(table)
+    console.print(footer, style="dim", markup=False, soft_wrap=True)  # below the table, not wrapped to its width
     return buf.getvalue()

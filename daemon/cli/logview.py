@@ -130,7 +130,9 @@ def human(line: str) -> tuple[str, str]:
     """A log line as `time LEVEL event key=value ...`, and the rich style for its level."""
     record = parse_line(line) or {}
     level = str(record.pop("level", "?")).lower()
-    at = str(record.pop("timestamp", ""))[:19].replace("T", " ")
+    stamp = str(record.pop("timestamp", ""))
+    zone_marker = "Z" if stamp.endswith("Z") else stamp[-6:] if stamp[-6:-5] in ("+", "-") and len(stamp) > 19 else ""
+    at = stamp[:19].replace("T", " ") + zone_marker  # the zone marker says these are UTC times, not local ones
     event = record.pop("event", "")
     fields = " ".join(f"{k}={v if not isinstance(v, dict | list) else json.dumps(v)}" for k, v in record.items())
     return f"{at} {level.upper():<7} {event} {fields}".rstrip(), _COLOURS.get(level, "")

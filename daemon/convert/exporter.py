@@ -210,6 +210,7 @@ class Exporter:
         if dry_run:
             done.seconds = round(time.perf_counter() - started, 4)
             return done
+        done.replaced = out.exists()
         if converted.tmp is not None:
             assert_unchanged(item.path, src)
             done.parquet_bytes = publish(converted.tmp, out, cancel)
@@ -247,9 +248,7 @@ class Exporter:
         """The output's data quality; a failure to measure is logged and never fails the export."""
         assert done.output is not None
         spec = item.spec
-        # A CSV's producer writes naive timestamps in source_timezone, so its file's day is that calendar's;
-        # the other kinds are dated in `timezone` (their keys come from their content there when undated).
-        calendar = self.settings.source_timezone if spec.reader == "csv" else self.settings.timezone
+        calendar = self.settings.timezone  # the calendar of the file's name, for every kind (quality.measure)
         try:
             return measure(
                 self.settings.root / done.output,

@@ -31,6 +31,7 @@ class Outcome:
     error: str | None = None
     rejects: str | None = None
     transient: bool = False
+    replaced: bool = False  # written over an output that was there (a rewrite, not a new file)
     quality: Quality | None = None
 
     def to_json(self) -> dict[str, object]:

@@ -37,12 +37,13 @@ class Quality:
     rows: int
     rows_rejected: int  # rows of the source that went to rejects instead
     duplicate_rows: int  # rows equal on every column to an earlier row (extra copies only)
-    outside_day: int  # timestamps outside the file's day (or ISO week), in the producer's calendar
+    outside_day: int  # timestamps outside the file's day (or ISO week), in the calendar of its name (`timezone`)
     negative_durations: int  # negative values in *_ms duration columns
     null_counts: dict[str, int] = field(default_factory=dict)  # every column with at least one NULL
     extra_columns: list[str] = field(default_factory=list)  # in the source, not in the schema (left out)
     missing_columns: list[str] = field(default_factory=list)  # optional columns with no value at all
     seconds: float = 0.0
+    scanned: list[str] = field(default_factory=list)  # checks the footer's statistics could not answer
 
     @property
     def drift(self) -> bool:
@@ -110,13 +111,17 @@ def measure(
     rows_rejected: int,
     extra_columns: list[str],
 ) -> Quality:
-    """Measure one written output; `calendar` is the timezone whose calendar day the file's name means."""
+    """Measure one written output; `calendar` is the timezone whose calendar day the file's name means: the
+    `timezone` setting for every kind, the calendar of `date_partition` too (a CSV's `source_timezone` only
+    says how to read its naive timestamps: a Bangkok day read in UTC would flag 7 of its 24 hours)."""
     started = time.perf_counter()
     types = {c.name: c.type for c in spec.columns}
     rows, stats = column_stats(path)
     lazy = pl.scan_parquet(path, hive_partitioning=False)
+    scanned: list[str] = []
 
-    def scan(expr: pl.Expr) -> int:
+    def scan(expr: pl.Expr, check: str) -> int:
+        scanned.append(check)
         return int(lazy.select(expr.alias("n")).collect(engine="streaming").item() or 0)
 
     # null counts: the footer's, unless a row group has none recorded
@@ -126,7 +131,7 @@ def measure(
         if chunks and all(c.null_count is not None for c in chunks):
             n = sum(int(c.null_count or 0) for c in chunks)
         else:
-            n = scan(pl.col(name).null_count())
+            n = scan(pl.col(name).null_count(), f"nulls:{name}")
         if n:
             null_counts[name] = n
 
@@ -138,7 +143,7 @@ def measure(
         lows = [c.min for c in stats.get(name, []) if c.null_count != c.rows]
         if lows and all(isinstance(m, float) and m >= 0 for m in lows):
             continue
-        negative += scan((pl.col(name) < 0).sum())
+        negative += scan((pl.col(name) < 0).sum(), f"negative:{name}")
 
     # timestamps outside the file's day: none when every row group's range is inside it
     outside = 0
@@ -150,7 +155,7 @@ def measure(
             for c in chunks
         )
         if not inside:
-            outside = scan(((pl.col("timestamp") < lo) | (pl.col("timestamp") >= hi)).sum())
+            outside = scan(((pl.col("timestamp") < lo) | (pl.col("timestamp") >= hi)).sum(), "outside_day")
 
     missing = [c.name for c in spec.input_columns if not c.required and rows and null_counts.get(c.name, 0) == rows]
     return Quality(
@@ -163,6 +168,7 @@ def measure(
         extra_columns=list(extra_columns),
         missing_columns=missing,
         seconds=round(time.perf_counter() - started, 4),
+        scanned=scanned,
     )
 
 

@@ -11,6 +11,7 @@ import threading
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outputs (
@@ -235,19 +236,55 @@ class State:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def daily_runs(self, since: str) -> list[tuple[Any, ...]]:
-        """Per UTC day from `since` (YYYY-MM-DD): written, failed, rows written, rows rejected."""
-        return self._rows(
-            "SELECT substr(at, 1, 10) AS day, sum(outcome = 'written'), sum(outcome = 'failed'),"
+    def daily_runs(self, since: str, timezone: str = "UTC") -> list[tuple[Any, ...]]:
+        """Per calendar day in `timezone` from the instant `since` (ISO, UTC): written, failed, rows written,
+        rows rejected (the report's days are its data's calendar, not UTC's)."""
+        return self._local_rows(
+            "SELECT local_day(at) AS day, sum(outcome = 'written'), sum(outcome = 'failed'),"
             " sum(coalesce(rows_written, 0)), sum(coalesce(rows_rejected, 0)) FROM runs WHERE at >= ?"
             " GROUP BY day ORDER BY day",
             (since,),
+            timezone,
         )
 
+    def processing(self, since: str, timezone: str = "UTC") -> list[tuple[Any, ...]]:
+        """Written runs from `since`: their calendar day in `timezone` and their duration in milliseconds."""
+        return self._local_rows(
+            "SELECT local_day(at), duration_ms FROM runs WHERE at >= ? AND outcome = 'written'"
+            " AND duration_ms IS NOT NULL ORDER BY id",
+            (since,),
+            timezone,
+        )
+
+    def freshness(self, since: str, timezone: str = "UTC") -> list[tuple[Any, ...]]:
+        """Current outputs exported from `since`: the day of export in `timezone`, and the seconds from the
+        source's last modification to the output's export (how long a report waited to be queryable)."""
+        return self._local_rows(
+            "SELECT local_day(o.exported_at), (julianday(o.exported_at) - 2440587.5) * 86400.0 - s.mtime_ns / 1e9"
+            " FROM outputs o JOIN sources s ON s.source = o.source WHERE o.exported_at >= ? AND s.mtime_ns > 0",
+            (since,),
+            timezone,
+        )
+
+    def _local_rows(self, sql: str, params: tuple[object, ...], timezone: str) -> list[tuple[Any, ...]]:
+        """Run `sql` with `local_day(at)`: the calendar date in `timezone` of a stored UTC instant."""
+        tz = ZoneInfo(timezone)
+
+        def local_day(at: str | None) -> str | None:
+            if not at:
+                return None
+            instant = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+            return instant.astimezone(tz).date().isoformat()
+
+        with self._lock:
+            self._con.create_function("local_day", 1, local_day, deterministic=True)
+            return self._con.execute(sql, params).fetchall()
+
     def compression_by_dataset(self) -> list[tuple[Any, ...]]:
-        """Per dataset of the current outputs: 1 - parquet / source bytes, files, rows."""
+        """Per dataset of the current outputs: source bytes, Parquet bytes, files, rows (the figures are
+        byte-weighted from these sums, see `daemon.analytics.figures`)."""
         return self._rows(
-            "SELECT dataset, 1.0 - CAST(sum(parquet_bytes) AS REAL) / sum(source_bytes), count(*), sum(rows_written)"
+            "SELECT dataset, sum(source_bytes), sum(parquet_bytes), count(*), sum(rows_written)"
             " FROM outputs WHERE source_bytes > 0 GROUP BY dataset ORDER BY dataset"
         )
 
@@ -276,14 +313,16 @@ class State:
             ),
         )
 
-    def daily_quality(self, since: str) -> list[tuple[Any, ...]]:
-        """Per UTC day of export from `since`: rejected, duplicate, outside-day and negative rows, drifted files."""
+    def daily_quality(self, since: str, timezone: str = "UTC") -> list[tuple[Any, ...]]:
+        """Per calendar day (in `timezone`) of export from the instant `since`: rejected, duplicate, outside-day
+        and negative rows, drifted files."""
         try:
-            return self._rows(
-                "SELECT substr(at, 1, 10) AS day, sum(rows_rejected), sum(duplicate_rows), sum(outside_day),"
+            return self._local_rows(
+                "SELECT local_day(at) AS day, sum(rows_rejected), sum(duplicate_rows), sum(outside_day),"
                 " sum(negative_durations), sum(extra_columns <> '[]' OR missing_columns <> '[]') FROM quality"
                 " WHERE at >= ? GROUP BY day ORDER BY day",
                 (since,),
+                timezone,
             )
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
