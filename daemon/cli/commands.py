@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from daemon import __version__
-from daemon.cli.formats import FORMATS, Format, render
+from daemon.cli.formats import FORMATS, Format, json_text, printable, render
 from daemon.convert.digest import Prefetched, Spare
 from daemon.convert.inputs import likely_csv_sources
 from daemon.errors import ExporterError
@@ -24,6 +24,10 @@ from daemon.settings import Settings, resolve
 from daemon.specs import BY_NAME
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Bounds of the numeric options: a larger value is a usage error (exit 2), never an overflow deep inside.
+MAX_DAYS = 36_500  # a century of data in one report
+MAX_LINES = 1_000_000_000  # `logs -n`: more lines than any log holds; `-n all` shows every line
 
 
 class ExporterClickError(click.ClickException):
@@ -34,7 +38,13 @@ class ExporterClickError(click.ClickException):
         self.code = exc.exit_code
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        say(f"error: {self.format_message()}", err=True)
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print one human line: every message built from data (a field, a path, an error) goes through here,
+    so control characters show as escapes (`printable`) and never reach a terminal raw."""
+    click.echo(printable(text), err=err)
 
 
 def _exit_code(exc: click.ClickException) -> int:
@@ -187,9 +197,11 @@ class _Printer:
         if self.as_json:
             return
         if self.progress is not None:
-            self.progress.console.print(text, markup=False, highlight=False)
+            from rich.text import Text
+
+            self.progress.console.print(Text(printable(text)), highlight=False)  # a Text is never markup
         else:
-            click.echo(text)
+            say(text)
 
     def item(self, o: Any) -> None:
         if self.progress is not None:
@@ -216,15 +228,15 @@ class _Printer:
 
     def finish(self, report: Any) -> None:
         if self.as_json:
-            click.echo(json.dumps(report.to_json(), indent=2))
+            click.echo(json.dumps(report.to_json(), indent=2))  # ASCII: every control character escaped
             return
         if not report.outcomes:
-            click.echo("No input files found.")
+            say("No input files found.")
         if self.dry_run:
-            click.echo("DRY RUN - no files written")
+            say("DRY RUN - no files written")
         counts = f"{len(report.written)} new files, {len(report.skipped)} skipped, {len(report.failed)} failed"
         mark = "✗" if report.failed else "✓"
-        click.echo(f"{mark} Export complete ({counts})")
+        say(f"{mark} Export complete ({counts})")
 
 
 # --------------------------------------------------------------------------------------- schema
@@ -258,14 +270,14 @@ def schema(settings: Settings, mode: str | None, directory: Path | None) -> int:
             if mode == "write":
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
-                click.echo(f"wrote {path}")
+                say(f"wrote {path}")
     if mode == "check":
         if stale:
-            click.echo(f"out of date: {', '.join(stale)} (run: parquet-exporter schema --write)", err=True)
+            say(f"out of date: {', '.join(stale)} (run: parquet-exporter schema --write)", err=True)
             return 1
-        click.echo("schema files are current")
+        say("schema files are current")
     elif not stale:
-        click.echo("schema files already current")
+        say("schema files already current")
     return 0
 
 
@@ -285,11 +297,11 @@ def validate(settings: Settings) -> int:
         if state is not None:
             state.close()
     for problem in result.problems:
-        click.echo(f"✗ {problem}")
-    click.echo(f"Checked {result.files} files, {result.rows:,} rows")
+        say(f"✗ {problem}")
+    say(f"Checked {result.files} files, {result.rows:,} rows")
     if result.query_seconds is not None:
-        click.echo(f"Validation query: {len(result.query_rows)} days in {result.query_seconds * 1000:.1f} ms")
-    click.echo("✓ valid" if not result.problems else f"✗ {len(result.problems)} problem(s)")
+        say(f"Validation query: {len(result.query_rows)} days in {result.query_seconds * 1000:.1f} ms")
+    say("✓ valid" if not result.problems else f"✗ {len(result.problems)} problem(s)")
     return 1 if result.problems else 0
 
 
@@ -316,13 +328,19 @@ def query(settings: Settings, sql: str, fmt: str | None) -> int:
         raise ExporterClickError(ExporterError(str(exc).splitlines()[0])) from None
     tty = sys.stdout.isatty()
     chosen: Format = fmt or ("table" if tty else "csv")  # type: ignore[assignment]
-    click.echo(render(result.columns, result.rows, chosen, terminal=tty), nl=False)
+    # color=True: click would strip what looks like a colour code from piped output, changing the data
+    click.echo(render(result.columns, result.rows, chosen, terminal=tty), nl=False, color=True)
     return 0
 
 
 # --------------------------------------------------------------------------------------- report
 @cli.command()
-@click.option("--days", type=click.IntRange(min=1), default=None, help="Days of data shown (default: report_days, 30).")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1, max=MAX_DAYS),
+    default=None,
+    help="Days of data shown (default: report_days, 30).",
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -336,9 +354,7 @@ def report(settings: Settings, days: int | None, out: Path | None) -> int:
 
     written = write_report(settings, out, days)
     empty = f", {len(written.empty)} without data ({', '.join(written.empty)})" if written.empty else ""
-    click.echo(
-        f"✓ Wrote {written.path} ({_kb(written.bytes)}, {written.charts} charts{empty}) in {written.seconds:.2f} s"
-    )
+    say(f"✓ Wrote {written.path} ({_kb(written.bytes)}, {written.charts} charts{empty}) in {written.seconds:.2f} s")
     return 0
 
 
@@ -366,24 +382,81 @@ def run(settings: Settings, once: bool) -> int:
         stderr_level="error",
     )
     service = Service(settings)
-
-    def stop(signum: int, _: object) -> None:
-        service.request_stop()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: logconfig.reopen())
+    previous = _handle_signals(service)
     try:
         counters = service.run(once=once)
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler)
         logconfig.shutdown()
     if once:
-        click.echo(
+        say(
             f"{counters.written} written, {counters.skipped} skipped, {counters.failed} failed"
             f" ({counters.rows_written:,} rows, {counters.rows_rejected:,} rejected)"
         )
     return 1 if once and counters.failed else 0
+
+
+def _handle_signals(service: Any) -> dict[int, Any]:
+    """Give every signal that would end the daemon by default a deliberate meaning; returns the old handlers.
+
+    SIGTERM, SIGINT, SIGQUIT  stop cleanly (`daemon.stopped` with counters)
+    SIGHUP                    reopen the log file (after an outside rotation)
+    SIGUSR1                   log `daemon.status` with the counters, and go on
+    SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, real-time signals
+                              log `daemon.signal_ignored`, and go on
+    SIGPIPE and SIGXFSZ stay ignored (Python's default: a failed write is an error, not a death); the
+    faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT), SIGXCPU and the debugger's SIGTRAP and SIGSYS keep
+    their default.
+    """
+    import signal
+    from dataclasses import asdict
+
+    from daemon import logconfig
+
+    log = logconfig.get_logger()
+
+    def name(signum: int) -> str:
+        try:
+            return signal.Signals(signum).name
+        except ValueError:  # a real-time signal between SIGRTMIN and SIGRTMAX has no name of its own
+            return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
+
+    def stop(signum: int, _: object) -> None:
+        service.request_stop()
+
+    def status(signum: int, _: object) -> None:
+        log.info(
+            "daemon.status",
+            signal=name(signum),
+            pid=os.getpid(),
+            started=service.started_at,
+            last_event=service.last_event,
+            last_sweep=service.last_sweep,
+            pending=len(service.settler),
+            **asdict(service.counters),
+        )
+
+    def ignore(signum: int, _: object) -> None:
+        log.info("daemon.signal_ignored", signal=name(signum), detail="the daemon goes on")
+
+    wanted: dict[int, Callable[[int, Any], Any]] = {
+        signal.SIGTERM: stop,
+        signal.SIGINT: stop,
+        signal.SIGQUIT: stop,
+        signal.SIGHUP: lambda *_: logconfig.reopen(),
+        signal.SIGUSR1: status,
+    }
+    names = ("SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO", "SIGPWR", "SIGSTKFLT")
+    others = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    if hasattr(signal, "SIGRTMIN"):
+        others += range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
+    valid = signal.valid_signals()
+    for sig in others:
+        if sig in valid:
+            wanted.setdefault(sig, ignore)
+    return {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
 
 
 # --------------------------------------------------------------------------------------- status
@@ -401,29 +474,27 @@ def status(settings: Settings, as_json: bool) -> int:
         click.echo(json.dumps(asdict(facts), indent=2, default=str))
         return 0
     up = f"up (pid {facts.pid})" if facts.daemon_up else "down"
-    click.echo(f"daemon:        {up}")
-    click.echo(f"next sweep:    {facts.next_sweep}")
-    click.echo(f"last sweep:    {facts.last_sweep or '-'}")
+    say(f"daemon:        {up}")
+    say(f"next sweep:    {facts.next_sweep}")
+    say(f"last sweep:    {facts.last_sweep or '-'}")
     reduction = f"{facts.mean_reduction:.1f}%" if facts.mean_reduction is not None else "-"
     rate = f"{100 * facts.success_rate_7d:.1f}%" if facts.success_rate_7d is not None else "-"
-    click.echo(
+    say(
         f"totals:        {facts.files} files, {facts.rows:,} rows, {_kb(facts.storage_bytes)} on disk,"
         f" mean compression {reduction}, 7-day success {rate}"
     )
-    click.echo(f"failures:      {len(facts.failures)}")
+    say(f"failures:      {len(facts.failures)}")
     for failure in facts.failures:
-        click.echo(f"  ✗ {failure['source']}: {failure['error']}")
-    click.echo("last exports:")
+        say(f"  ✗ {failure['source']}: {failure['error']}")
+    say("last exports:")
     for r in facts.recent:
         detail = f"{r['rows_written']} rows" if r["outcome"] == "written" else (r["error"] or "")
-        click.echo(f"  {r['at']}  {r['outcome']:<8} {r['source']}  {detail}")
-    click.echo("data quality (latest per output):")
+        say(f"  {r['at']}  {r['outcome']:<8} {r['source']}  {detail}")
+    say("data quality (latest per output):")
     for q in facts.quality:
         nulls = ", ".join(f"{k} {v:,}" for k, v in q["null_counts"].items())
         verdict = "; ".join(q["problems"]) or "clean"
-        click.echo(
-            f"  {Path(q['output']).name}  {q['rows']:,} rows: {verdict}" + (f" (nulls: {nulls})" if nulls else "")
-        )
+        say(f"  {Path(q['output']).name}  {q['rows']:,} rows: {verdict}" + (f" (nulls: {nulls})" if nulls else ""))
     return 0
 
 
@@ -434,14 +505,41 @@ def health(settings: Settings) -> int:
     from daemon.analytics.health import LEVEL_NAMES, gather, judge
 
     level, reasons = judge(gather(settings), settings.storage_alert_gb)
-    click.echo(f"{LEVEL_NAMES[level]} - {'; '.join(reasons) if reasons else 'daemon up, exports current'}")
+    say(f"{LEVEL_NAMES[level]} - {'; '.join(reasons) if reasons else 'daemon up, exports current'}")
     return level
 
 
 # ----------------------------------------------------------------------------------------- logs
+class LineCount(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """`logs -n`: a count from 0 to MAX_LINES, or `all` (None)."""
+
+    name = "N|all"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).strip().lower() == "all":
+            return None
+        try:
+            count = int(str(value))
+        except ValueError:
+            self.fail(f"'{value}' is not a number of lines (or 'all')", param, ctx)
+        if not 0 <= count <= MAX_LINES:
+            self.fail(f"{value} is not in the range 0<=x<={MAX_LINES} (or 'all')", param, ctx)
+        return count
+
+
 @cli.command()
 @click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new lines (across rotation).")
-@click.option("-n", "lines", type=int, default=20, show_default=True, help="How many past lines to show (0: all).")
+@click.option(
+    "-n",
+    "lines",
+    type=LineCount(),
+    default="20",
+    show_default=True,
+    metavar="N|all",
+    help="How many past lines to show (0: none, all: every line).",
+)
 @click.option("--level", type=click.Choice(["debug", "info", "warning", "error"]), help="Minimum level.")
 @click.option("--event", "event_prefix", help="Only events starting with this prefix, e.g. export.")
 @click.option("--since", help="Only lines newer than this: 15m, 1h, 2d or an ISO 8601 instant.")
@@ -450,7 +548,7 @@ def health(settings: Settings) -> int:
 def logs(
     settings: Settings,
     follow_: bool,
-    lines: int,
+    lines: int | None,
     level: str | None,
     event_prefix: str | None,
     since: str | None,
@@ -464,19 +562,19 @@ def logs(
 
     try:
         since_at = parse_since(since, dt.datetime.now(dt.UTC)) if since else None
-    except ValueError:
+    except (ValueError, OverflowError):
         raise click.BadParameter(f"'{since}' is not a duration (15m, 1h, 2d) or ISO instant") from None
     flt = Filter(level=level, event_prefix=event_prefix, since=since_at)
     console = Console(highlight=False, soft_wrap=True)
 
     def show(line: str) -> None:
         if as_json or not sys.stdout.isatty():
-            click.echo(line if as_json else human(line)[0])
+            click.echo(json_text(line) if as_json else human(line)[0], color=True)  # human() escapes its text
         else:
             text, style = human(line)
             console.print(Text(text, style=style))
 
-    for line in tail(settings.log_path, settings.log_backups, lines or None, flt):
+    for line in tail(settings.log_path, settings.log_backups, lines, flt):
         show(line)
     if follow_:
         try:
@@ -501,6 +599,10 @@ def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> in
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except click.UsageError as exc:  # one line, like every other error; exit 2
+        where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        say(f"error: {exc.format_message()}{where}", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return _exit_code(exc)
@@ -510,8 +612,6 @@ def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> in
         if os.environ.get("PARQUET_EXPORTER_DEBUG"):
             raise
         first = (str(exc).splitlines() or [""])[0]
-        click.echo(
-            f"error: internal error: {type(exc).__name__}: {first} (PARQUET_EXPORTER_DEBUG=1 shows where)", err=True
-        )
+        say(f"error: internal error: {type(exc).__name__}: {first} (PARQUET_EXPORTER_DEBUG=1 shows where)", err=True)
         return 1
     return rv if isinstance(rv, int) else 0

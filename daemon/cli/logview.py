@@ -1,4 +1,8 @@
-"""`logs`: the JSON log for people: filter by level, event prefix and age; follow across rotation."""
+"""`logs`: the JSON log for people: filter by level, event prefix and age; follow across rotation.
+
+`logs -n N` reads the files from their end, backwards in blocks, and stops at the Nth matching line:
+its time and memory follow N (and how far back the matches are), not the size of the log.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,17 @@ import json
 import os
 import re
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon.cli.formats import printable
+
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+BLOCK_BYTES = 64 * 1024
 
 
 def parse_since(text: str, now: dt.datetime) -> dt.datetime:
@@ -63,15 +69,55 @@ def rotated_files(log_file: Path, backups: int) -> list[Path]:
 
 
 def tail(log_file: Path, backups: int, n: int | None, flt: Filter) -> list[str]:
-    """The last `n` matching lines (all when n is None), reading across rotated files."""
-    keep: deque[str] = deque(maxlen=n) if n else deque()
-    for path in rotated_files(log_file, backups):
+    """The last `n` matching lines, oldest first (every line when n is None, none when it is 0), reading
+    across rotated files; for a count, from the newest line backwards until `n` lines matched."""
+    if n is None:
+        return list(_matching(_forward_lines(rotated_files(log_file, backups)), flt))
+    found: list[str] = []
+    if n > 0:
+        newest_first = (line for path in reversed(rotated_files(log_file, backups)) for line in reversed_lines(path))
+        for line in _matching(newest_first, flt):
+            found.append(line)
+            if len(found) == n:
+                break
+    return found[::-1]
+
+
+def _matching(lines: Iterable[str], flt: Filter) -> Iterator[str]:
+    for line in lines:
+        record = parse_line(line)
+        if record is not None and flt.accepts(record):
+            yield line
+
+
+def _forward_lines(paths: list[Path]) -> Iterator[str]:
+    for path in paths:
         with path.open(encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                record = parse_line(line)
-                if record is not None and flt.accepts(record):
-                    keep.append(line.rstrip("\n"))
-    return list(keep)
+                yield line.rstrip("\n")
+
+
+def reversed_lines(path: Path, block: int = BLOCK_BYTES) -> Iterator[str]:
+    """The lines of `path`, last first, read backwards `block` bytes at a time: memory is a block and the
+    longest line. The size is taken once, so lines appended meanwhile are not read."""
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:  # rotated away between the listing and now
+        return
+    with fh:
+        end = fh.seek(0, os.SEEK_END)
+        partial = b""
+        while end > 0:
+            start = max(0, end - block)
+            fh.seek(start)
+            pieces = (fh.read(end - start) + partial).split(b"\n")
+            end = start
+            partial = pieces[0]
+            for raw in reversed(pieces[1:]):
+                if raw:
+                    yield raw.decode("utf-8", errors="replace")
+        if partial:
+            yield partial.decode("utf-8", errors="replace")
 
 
 def follow(log_file: Path, flt: Filter, stop: Callable[[], bool], poll: float = 0.25) -> Iterator[str]:
@@ -127,10 +173,11 @@ _COLOURS = {"debug": "dim", "info": "green", "warning": "yellow", "error": "bold
 
 
 def human(line: str) -> tuple[str, str]:
-    """A log line as `time LEVEL event key=value ...`, and the rich style for its level."""
+    """A log line as `time LEVEL event key=value ...` (control characters escaped: see `printable`), and the
+    rich style for its level."""
     record = parse_line(line) or {}
     level = str(record.pop("level", "?")).lower()
     at = str(record.pop("timestamp", ""))[:19].replace("T", " ")
     event = record.pop("event", "")
     fields = " ".join(f"{k}={v if not isinstance(v, dict | list) else json.dumps(v)}" for k, v in record.items())
-    return f"{at} {level.upper():<7} {event} {fields}".rstrip(), _COLOURS.get(level, "")
+    return printable(f"{at} {level.upper():<7} {event} {fields}".rstrip()), _COLOURS.get(level, "")
