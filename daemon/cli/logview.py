@@ -21,7 +21,7 @@ from daemon.cli.formats import printable
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-BLOCK_BYTES = 64 * 1024
+BLOCK_BYTES = 256 * 1024
 
 
 def parse_since(text: str, now: dt.datetime) -> dt.datetime:
@@ -74,13 +74,35 @@ def tail(log_file: Path, backups: int, n: int | None, flt: Filter) -> list[str]:
     if n is None:
         return list(_matching(_forward_lines(rotated_files(log_file, backups)), flt))
     found: list[str] = []
-    if n > 0:
-        newest_first = (line for path in reversed(rotated_files(log_file, backups)) for line in reversed_lines(path))
-        for line in _matching(newest_first, flt):
-            found.append(line)
-            if len(found) == n:
-                break
+    if n == 0:
+        return found
+    maybe = _quick_check(flt)
+    for path in reversed(rotated_files(log_file, backups)):
+        for raw in reversed_lines(path):
+            if maybe is not None and not maybe(raw):
+                continue
+            line = raw.decode("utf-8", errors="replace")
+            record = parse_line(line)
+            if record is not None and flt.accepts(record):
+                found.append(line)
+                if len(found) == n:
+                    return found[::-1]
     return found[::-1]
+
+
+def _quick_check(flt: Filter) -> Callable[[bytes], bool] | None:
+    """A test on the raw line that every line `flt` accepts passes (the level's or the prefix's text is in
+    it), so most other lines are skipped without parsing their JSON; None when there is nothing to test."""
+    needles: list[re.Pattern[bytes]] = []
+    if flt.level:
+        names = [re.escape(name.encode()) for name, value in LEVELS.items() if value >= LEVELS[flt.level]]
+        needles.append(re.compile(b'"(?:' + b"|".join(names) + b')"', re.IGNORECASE))
+    if flt.event_prefix:
+        forms = {json.dumps(flt.event_prefix, ensure_ascii=as_ascii)[1:-1].encode() for as_ascii in (True, False)}
+        needles.append(re.compile(b"|".join(re.escape(f) for f in forms)))
+    if not needles:
+        return None
+    return lambda raw: all(needle.search(raw) for needle in needles)
 
 
 def _matching(lines: Iterable[str], flt: Filter) -> Iterator[str]:
@@ -92,14 +114,18 @@ def _matching(lines: Iterable[str], flt: Filter) -> Iterator[str]:
 
 def _forward_lines(paths: list[Path]) -> Iterator[str]:
     for path in paths:
-        with path.open(encoding="utf-8", errors="replace") as fh:
+        try:
+            fh = path.open(encoding="utf-8", errors="replace")
+        except FileNotFoundError:  # rotated away between the listing and now
+            continue
+        with fh:
             for line in fh:
                 yield line.rstrip("\n")
 
 
-def reversed_lines(path: Path, block: int = BLOCK_BYTES) -> Iterator[str]:
-    """The lines of `path`, last first, read backwards `block` bytes at a time: memory is a block and the
-    longest line. The size is taken once, so lines appended meanwhile are not read."""
+def reversed_lines(path: Path, block: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """The non-empty lines of `path`, last first, read backwards `block` bytes at a time: memory is a block
+    and the longest line. The size is taken once, so lines appended meanwhile are not read."""
     try:
         fh = path.open("rb")
     except FileNotFoundError:  # rotated away between the listing and now
@@ -115,9 +141,9 @@ def reversed_lines(path: Path, block: int = BLOCK_BYTES) -> Iterator[str]:
             partial = pieces[0]
             for raw in reversed(pieces[1:]):
                 if raw:
-                    yield raw.decode("utf-8", errors="replace")
+                    yield raw
         if partial:
-            yield partial.decode("utf-8", errors="replace")
+            yield partial
 
 
 def follow(log_file: Path, flt: Filter, stop: Callable[[], bool], poll: float = 0.25) -> Iterator[str]:
