@@ -18,7 +18,7 @@ import structlog
 
 from daemon import logconfig
 from daemon.analytics.health import CRITICAL, OK, WARNING, Facts, judge
-from daemon.cli.logview import Filter, follow, human, parse_since, reversed_lines, rotated_files, tail
+from daemon.cli.logview import Filter, Needles, follow, human, parse_since, reversed_lines, rotated_files, tail
 from tests import daemonproc
 from tests.conftest import RunCli, WriteCsv
 from tests.daemonproc import LOG, DaemonProcess, daily_output, wait_until
@@ -450,6 +450,22 @@ def test_reversed_lines_match_the_file_at_any_block_size(tmp_path: Path) -> None
     expected = [line.encode() for line in reversed(lines) if line]
     for block in (1, 2, 3, 7, 64, 4096):
         assert expected == list(reversed_lines(path, block)), block
+
+
+def test_blocks_without_the_needles_are_skipped_but_no_matching_line_is_lost(tmp_path: Path) -> None:
+    """With needles, reversed_lines() skips blocks that cannot match, yet every line holding them comes back,
+    in order, at any block size."""
+    path = tmp_path / "x.log"
+    write_lines(
+        path, [record(f"{'export' if n % 9 == 0 else 'sweep'}.x", ["info", "ERROR"][n % 4 == 0]) for n in range(300)]
+    )
+    for flt in (Filter(event_prefix="export."), Filter(level="error"), Filter(level="error", event_prefix="export.")):
+        needles = Needles.of(flt)
+        assert needles is not None
+        expected = [line for line in reversed_lines(path) if needles.found(line)]
+        assert 0 < len(expected) < 300
+        for block in (1, 5, 64, 1000):
+            assert expected == [line for line in reversed_lines(path, block, needles) if needles.found(line)]
 
 
 def test_tail_reads_a_huge_log_from_its_end(tmp_path: Path) -> None:

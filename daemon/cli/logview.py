@@ -76,10 +76,10 @@ def tail(log_file: Path, backups: int, n: int | None, flt: Filter) -> list[str]:
     found: list[str] = []
     if n == 0:
         return found
-    maybe = _quick_check(flt)
+    needles = Needles.of(flt)
     for path in reversed(rotated_files(log_file, backups)):
-        for raw in reversed_lines(path):
-            if maybe is not None and not maybe(raw):
+        for raw in reversed_lines(path, needles=needles):
+            if needles is not None and not needles.found(raw):
                 continue
             line = raw.decode("utf-8", errors="replace")
             record = parse_line(line)
@@ -90,19 +90,34 @@ def tail(log_file: Path, backups: int, n: int | None, flt: Filter) -> list[str]:
     return found[::-1]
 
 
-def _quick_check(flt: Filter) -> Callable[[bytes], bool] | None:
-    """A test on the raw line that every line `flt` accepts passes (the level's or the prefix's text is in
-    it), so most other lines are skipped without parsing their JSON; None when there is nothing to test."""
-    needles: list[re.Pattern[bytes]] = []
-    if flt.level:
-        names = [re.escape(name.encode()) for name, value in LEVELS.items() if value >= LEVELS[flt.level]]
-        needles.append(re.compile(b'"(?:' + b"|".join(names) + b')"', re.IGNORECASE))
-    if flt.event_prefix:
-        forms = {json.dumps(flt.event_prefix, ensure_ascii=as_ascii)[1:-1].encode() for as_ascii in (True, False)}
-        needles.append(re.compile(b"|".join(re.escape(f) for f in forms)))
-    if not needles:
-        return None
-    return lambda raw: all(needle.search(raw) for needle in needles)
+@dataclass(frozen=True)
+class Needles:
+    """Text that every line a filter accepts contains (its level's name, its event prefix as JSON writes it),
+    so a block or a line without it is skipped before any JSON is parsed. Each group is alternatives, one
+    of which must occur; a level is matched without regard to case, as the filter does."""
+
+    groups: tuple[tuple[tuple[bytes, ...], bool], ...]
+
+    @classmethod
+    def of(cls, flt: Filter) -> Needles | None:
+        groups: list[tuple[tuple[bytes, ...], bool]] = []
+        if flt.level:
+            names = tuple(f'"{name}"'.encode() for name, value in LEVELS.items() if value >= LEVELS[flt.level])
+            groups.append((names, True))
+        if flt.event_prefix:
+            forms = {json.dumps(flt.event_prefix, ensure_ascii=a)[1:-1].encode() for a in (True, False)}
+            groups.append((tuple(sorted(forms)), False))
+        return cls(tuple(groups)) if groups else None
+
+    def found(self, data: bytes) -> bool:
+        folded: bytes | None = None
+        for alternatives, fold in self.groups:
+            if fold and folded is None:
+                folded = data.lower()
+            haystack = folded if fold and folded is not None else data
+            if not any(a in haystack for a in alternatives):
+                return False
+        return True
 
 
 def _matching(lines: Iterable[str], flt: Filter) -> Iterator[str]:
@@ -123,9 +138,10 @@ def _forward_lines(paths: list[Path]) -> Iterator[str]:
                 yield line.rstrip("\n")
 
 
-def reversed_lines(path: Path, block: int = BLOCK_BYTES) -> Iterator[bytes]:
+def reversed_lines(path: Path, block: int = BLOCK_BYTES, needles: Needles | None = None) -> Iterator[bytes]:
     """The non-empty lines of `path`, last first, read backwards `block` bytes at a time: memory is a block
-    and the longest line. The size is taken once, so lines appended meanwhile are not read."""
+    and the longest line. The size is taken once, so lines appended meanwhile are not read. With `needles`,
+    a block of whole lines that holds none of them is skipped without being split."""
     try:
         fh = path.open("rb")
     except FileNotFoundError:  # rotated away between the listing and now
@@ -136,10 +152,16 @@ def reversed_lines(path: Path, block: int = BLOCK_BYTES) -> Iterator[bytes]:
         while end > 0:
             start = max(0, end - block)
             fh.seek(start)
-            pieces = (fh.read(end - start) + partial).split(b"\n")
+            data = fh.read(end - start) + partial
             end = start
-            partial = pieces[0]
-            for raw in reversed(pieces[1:]):
+            cut = data.find(b"\n") if start > 0 else -1  # before it: the end of a line that starts earlier
+            if start > 0 and cut < 0:
+                partial = data
+                continue
+            partial, data = data[: max(cut, 0)], data[cut + 1 :]
+            if needles is not None and not needles.found(data):
+                continue
+            for raw in reversed(data.split(b"\n")):
                 if raw:
                     yield raw
         if partial:
