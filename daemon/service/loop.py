@@ -29,7 +29,7 @@ from tenacity import (
 
 from daemon import __version__
 from daemon.convert.exporter import Exporter, Outcome
-from daemon.convert.inputs import InputFile, classify, discover
+from daemon.convert.inputs import InputFile, OncePerName, classify, discover, ignored
 from daemon.convert.writer import clean_temporaries
 from daemon.errors import Abandoned, ExporterError, TransientIOError
 from daemon.logconfig import get_logger
@@ -118,6 +118,7 @@ class Service:
         self.alerter = Alerter.from_settings(settings)
         self.health_level: int | None = None  # the last judged level; the first judgement is the baseline
         self._next_health = 0.0
+        self._ignored_names = OncePerName()  # files in the input folders that are not inputs, said once each
 
     # called from other threads ---------------------------------------------------------------
     def notify(self, path: Path | None, kind: EventKind) -> None:
@@ -227,8 +228,12 @@ class Service:
             log.warning("watch.overflow", detail="events were lost; sweeping")
             self.sweep("overflow")
             return
-        if path is None or classify(path, self.settings) is None:
-            return  # outputs, temporaries, logs, editor files: never work
+        if path is None:
+            return
+        if classify(path, self.settings) is None:  # outputs, temporaries, logs, editor files: never work
+            if kind != "deleted":
+                self._ignored(path)
+            return
         self.counters.events += 1
         self.last_event = now_utc()
         log.debug("watch.event", path=str(path), kind=kind)
@@ -237,6 +242,12 @@ class Service:
             self._deleted(path)
         else:
             self.settler.touch(path)
+
+    def _ignored(self, path: Path) -> None:
+        """Say once per name why a file in an input folder is not converted (`input.ignored`)."""
+        why = ignored(path, self.settings)
+        if why is not None and self._ignored_names.first(path):
+            getattr(log, why[0])("input.ignored", path=self._rel(path), reason=why[1])
 
     def _deleted(self, path: Path) -> None:
         self.counters.deleted_sources += 1
@@ -361,7 +372,7 @@ class Service:
         result = SweepResult(reason)
         started = time.perf_counter()
         log.info("sweep.started", reason=reason)
-        for item in discover(self.settings):
+        for item in discover(self.settings, on_ignored=self._ignored):
             if self.stop_event.is_set():
                 break
             result.inputs += 1
