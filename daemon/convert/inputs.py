@@ -8,11 +8,11 @@ for the known noise (editor and system files, temporaries, hidden files, our own
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,9 +73,8 @@ def classify(path: Path, settings: Settings) -> InputFile | None:
     return None
 
 
-def discover(settings: Settings, on_ignored: Callable[[Path], None] | None = None) -> list[InputFile]:
-    """Every input file under the input folders, sorted by dataset then name; `on_ignored` is called with
-    every other regular file found there."""
+def discover(settings: Settings) -> list[InputFile]:
+    """Every input file under the input folders, sorted by dataset then name."""
     found: list[InputFile] = []
     folders = {settings.reports_path, settings.optimize_path}
     for folder in sorted(folders):
@@ -89,8 +88,6 @@ def discover(settings: Settings, on_ignored: Callable[[Path], None] | None = Non
             item = classify(Path(entry.path), settings)
             if item is not None:
                 found.append(item)
-            elif on_ignored is not None:
-                on_ignored(Path(entry.path))
     order = {spec.name: i for i, spec in enumerate(DATASETS)}
     found.sort(key=lambda f: (order[f.spec.name], f.path.name))
     return found
@@ -132,6 +129,21 @@ def ignored(path: Path, settings: Settings) -> tuple[str, str] | None:
             if stem and folded.startswith(stem):
                 return "warning", f"name does not match {_shape(pattern)}"
     return "info", "name does not match any input pattern"
+
+
+def not_inputs(settings: Settings) -> list[Path]:
+    """The regular files in the input folders that are not inputs (for `ignored`), sorted."""
+    found: list[Path] = []
+    for folder in sorted({settings.reports_path, settings.optimize_path}):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=True) and classify(Path(entry.path), settings) is None:
+                    found.append(Path(entry.path))
+    return sorted(found)
 
 
 class OncePerName:

@@ -29,7 +29,7 @@ from tenacity import (
 
 from daemon import __version__
 from daemon.convert.exporter import Exporter, Outcome
-from daemon.convert.inputs import InputFile, OncePerName, classify, discover, ignored
+from daemon.convert.inputs import InputFile, OncePerName, classify, discover, ignored, not_inputs
 from daemon.convert.writer import clean_temporaries
 from daemon.errors import Abandoned, ExporterError, TransientIOError
 from daemon.logconfig import get_logger
@@ -372,7 +372,9 @@ class Service:
         result = SweepResult(reason)
         started = time.perf_counter()
         log.info("sweep.started", reason=reason)
-        for item in discover(self.settings, on_ignored=self._ignored):
+        for path in not_inputs(self.settings):
+            self._ignored(path)
+        for item in discover(self.settings):
             if self.stop_event.is_set():
                 break
             result.inputs += 1
