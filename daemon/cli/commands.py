@@ -448,8 +448,8 @@ def _handle_signals(service: Any) -> dict[int, Any]:
         signal.SIGHUP: lambda *_: logconfig.reopen(),
         signal.SIGUSR1: status,
     }
-    names = ("SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO", "SIGPWR", "SIGSTKFLT")
-    others = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    ignored = ("SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO", "SIGPWR", "SIGSTKFLT")
+    others = [getattr(signal, called) for called in ignored if hasattr(signal, called)]
     if hasattr(signal, "SIGRTMIN"):
         others += range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
     valid = signal.valid_signals()
