@@ -7,6 +7,8 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -413,6 +415,31 @@ def test_a_log_folder_that_is_a_file_is_one_line_and_the_log_resumes_when_fixed(
     logconfig.shutdown()
     assert ["written"] == [r["event"] for r in read_records([log_file])]
     assert "" == capsys.readouterr().err
+
+
+def test_a_read_only_log_folder_is_one_line_on_stderr(log_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A read-only file system under the log folder (a tmpfs mounted ro, since root ignores permissions):
+    one line naming the path and "Read-only file system", no traceback."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root and mount(8) to mount a read-only tmpfs over the log folder")
+    log_file.parent.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(log_file.parent)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.strip()}")
+    try:
+        logconfig.configure(log_file)
+        for n in range(5):
+            log.info("tick", n=n)
+        logconfig.shutdown()
+    finally:
+        subprocess.run(["umount", "-l", str(log_file.parent)], check=False)
+    expected = [f"parquet-exporter: cannot write the log {log_file}: Read-only file system"]
+    assert expected == capsys.readouterr().err.splitlines()
 
 
 def test_export_with_an_unwritable_log_still_exports(root: Path, write_daily: WriteCsv) -> None:
