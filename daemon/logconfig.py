@@ -8,6 +8,7 @@ JSON lines when stderr is not a terminal, a coloured human line per event when i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -34,6 +35,34 @@ def _not_benign(record: logging.LogRecord) -> bool:
     """False for watchdog's "called when the thread is inactive": its emitters race their own clean stop
     (watchdog 7, inotify) and log it as an error, which would put an error on every other SIGTERM."""
     return not (record.name.startswith("watchdog.") and "called when the thread is inactive" in record.getMessage())
+
+
+class LogFile(logging.handlers.RotatingFileHandler):
+    """The rotating log file, which says once on stderr that it cannot be written (a folder where the file
+    should be, a read-only or missing folder) instead of printing a traceback for every line. Each line is
+    tried again, so the log resumes when the cause is fixed; a later failure is reported once again."""
+
+    def __init__(self, filename: Path, **kwargs: Any) -> None:
+        super().__init__(filename, **kwargs)
+        self.failing = False
+        self._failed_now = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)
+        if not self._failed_now:
+            self.failing = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed_now = True
+        if self.failing:
+            return
+        self.failing = True
+        exc = sys.exc_info()[1]
+        why = (exc.strerror if isinstance(exc, OSError) else None) or f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"parquet-exporter: cannot write the log {self.baseFilename}: {why}\n")
+            sys.stderr.flush()
 
 
 def _shared() -> list[Any]:
@@ -112,10 +141,9 @@ def configure(
     logger.propagate = False
     logger.setLevel(level.upper())
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.handlers.RotatingFileHandler(
-            log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
-        )
+        with contextlib.suppress(OSError):  # if it cannot be made, LogFile says so at the first line
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = LogFile(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True)
         file_handler.setFormatter(_formatter("json"))
         file_handler.addFilter(_not_benign)
         logger.addHandler(file_handler)

@@ -7,9 +7,11 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,10 @@ import structlog
 
 from daemon import logconfig
 from daemon.analytics.health import CRITICAL, OK, WARNING, DailyExport, Facts, Totals, judge
-from daemon.cli.logview import Filter, follow, human, parse_since, rotated_files, tail
+from daemon.cli.logview import Filter, Needles, follow, human, parse_since, reversed_lines, rotated_files, tail
+from tests import daemonproc
+from tests.conftest import RunCli, WriteCsv
+from tests.daemonproc import LOG, DaemonProcess, daily_output, wait_until
 
 NOW = dt.datetime(2025, 10, 28, 12, 0, tzinfo=dt.UTC)
 log = structlog.get_logger("parquet_exporter")
@@ -392,3 +397,187 @@ def test_judge_uses_the_configured_storage_limit() -> None:
     assert OK == judge(facts, storage_alert_gb=1)[0]
     assert WARNING == judge(facts, storage_alert_gb=0.25)[0]
     assert CRITICAL == judge(facts, storage_alert_gb=0.2)[0]
+
+
+# ----------------------------------------------------------------------------- an unwritable log
+def test_a_log_path_that_is_a_folder_is_one_line_on_stderr(log_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """When the log file is a folder, ten events give one line on stderr naming the path and why, no traceback."""
+    log_file.mkdir(parents=True)
+    logconfig.configure(log_file)
+    for n in range(10):
+        log.info("tick", n=n)
+    err = capsys.readouterr().err
+    assert [f"parquet-exporter: cannot write the log {log_file}: Is a directory"] == err.splitlines()
+
+
+def test_a_log_folder_that_is_a_file_is_one_line_and_the_log_resumes_when_fixed(
+    log_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file where the log folder should be: configure() does not raise, one line says why; once the
+    folder exists the next events are written (and a new failure would be reported again)."""
+    log_file.parent.parent.mkdir(parents=True)
+    log_file.parent.write_text("not a folder")
+    logconfig.configure(log_file)
+    log.info("lost.one")
+    log.info("lost.two")
+    assert [
+        f"parquet-exporter: cannot write the log {log_file}: Not a directory"
+    ] == capsys.readouterr().err.splitlines()
+    log_file.parent.unlink()
+    log_file.parent.mkdir()
+    log.info("written")
+    logconfig.shutdown()
+    assert ["written"] == [r["event"] for r in read_records([log_file])]
+    assert "" == capsys.readouterr().err
+
+
+def test_a_read_only_log_folder_is_one_line_on_stderr(log_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A read-only file system under the log folder (a tmpfs mounted ro, since root ignores permissions):
+    one line naming the path and "Read-only file system", no traceback."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root and mount(8) to mount a read-only tmpfs over the log folder")
+    log_file.parent.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(log_file.parent)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.strip()}")
+    try:
+        logconfig.configure(log_file)
+        for n in range(5):
+            log.info("tick", n=n)
+        logconfig.shutdown()
+    finally:
+        subprocess.run(["umount", "-l", str(log_file.parent)], check=False)
+    expected = [f"parquet-exporter: cannot write the log {log_file}: Read-only file system"]
+    assert expected == capsys.readouterr().err.splitlines()
+
+
+def test_export_with_an_unwritable_log_still_exports(root: Path, write_daily: WriteCsv) -> None:
+    """`export` with its log path a folder exits 0, writes the output, and says once on stderr that the log
+    cannot be written."""
+    write_daily("20251028")
+    (root / LOG).mkdir(parents=True)
+    done = daemonproc.run_cli(root, "export")
+    assert 0 == done.returncode, done.stderr
+    assert [f"parquet-exporter: cannot write the log {root / LOG}: Is a directory"] == done.stderr.splitlines()
+    assert daily_output(root, "20251028").exists()
+
+
+def test_the_daemon_with_an_unwritable_log_says_so_once_and_converts(
+    root: Path, write_daily: WriteCsv, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """The daemon with its log path a folder: one stderr line, no traceback, a new file is converted, and
+    SIGTERM still ends it with exit 0."""
+    (root / LOG).mkdir(parents=True)
+    daemon = start_daemon()
+    write_daily("20251029")
+    wait_until(lambda: daily_output(root, "20251029").exists(), 20, "the daemon to convert a new file")
+    assert 0 == daemon.stop()
+    err = daemon.stderr.read_text()
+    assert [f"parquet-exporter: cannot write the log {root / LOG}: Is a directory"] == err.splitlines()
+
+
+# ----------------------------------------------------------------------------- logs -n from the end
+def test_reversed_lines_match_the_file_at_any_block_size(tmp_path: Path) -> None:
+    """reversed_lines() gives the file's non-empty lines last first, whatever the block size, with multi-byte
+    characters split across blocks and no newline at the end."""
+    path = tmp_path / "x.log"
+    lines = [f"ลำดับ {n} " + "é" * (n % 7) for n in range(200)] + ["", "last without newline"]
+    path.write_bytes("\n".join(lines).encode())
+    expected = [line.encode() for line in reversed(lines) if line]
+    for block in (1, 2, 3, 7, 64, 4096):
+        assert expected == list(reversed_lines(path, block)), block
+
+
+def test_blocks_without_the_needles_are_skipped_but_no_matching_line_is_lost(tmp_path: Path) -> None:
+    """With needles, reversed_lines() skips blocks that cannot match, yet every line holding them comes back,
+    in order, at any block size."""
+    path = tmp_path / "x.log"
+    write_lines(
+        path, [record(f"{'export' if n % 9 == 0 else 'sweep'}.x", ["info", "ERROR"][n % 4 == 0]) for n in range(300)]
+    )
+    for flt in (Filter(event_prefix="export."), Filter(level="error"), Filter(level="error", event_prefix="export.")):
+        needles = Needles.of(flt)
+        assert needles is not None
+        expected = [line for line in reversed_lines(path) if needles.found(line)]
+        assert 0 < len(expected) < 300
+        for block in (1, 5, 64, 1000):
+            assert expected == [line for line in reversed_lines(path, block, needles) if needles.found(line)]
+
+
+def test_tail_reads_a_huge_log_from_its_end(tmp_path: Path) -> None:
+    """The last lines of a log behind 64 GiB of (sparse) zeros come back at once: tail -n never reads from
+    the start (a forward read would take minutes and hold a 64 GiB 'line')."""
+    path = tmp_path / "parquet_export.log"
+    with path.open("wb") as fh:
+        fh.truncate(64 * 1024**3)
+        fh.seek(0, os.SEEK_END)
+        fh.write(b"\n" + "".join(json.dumps(record("end", n=n)) + "\n" for n in range(5)).encode())
+    started = time.monotonic()
+    assert [2, 3, 4] == numbers(tail(path, 5, 3, Filter()))
+    assert [4] == numbers(tail(path, 5, 1, Filter(event_prefix="end")))
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        (Filter(level="warning"), [2, 5, 8]),
+        (Filter(level="error"), []),
+        (Filter(event_prefix="e7"), [7]),
+        (Filter(event_prefix="e1", level="warning"), []),
+    ],
+)
+def test_tail_with_a_count_and_a_filter_reads_back_through_rotated_files(
+    rotated_log: Path, flt: Filter, expected: list[int]
+) -> None:
+    """With a count and a filter, tail() goes back through the rotated files until enough lines matched."""
+    assert expected == numbers(tail(rotated_log, 5, 10, flt))
+
+
+def test_the_quick_check_never_drops_a_line_the_filter_accepts(tmp_path: Path) -> None:
+    """Levels in any case, prefixes with quotes, backslashes and non-ASCII: the counted tail finds the same
+    lines as a full read."""
+    path = tmp_path / "parquet_export.log"
+    events = ['say "hi"', "back\\slash", "ตาราง.x", "export.written", "EXPORT.x"]
+    levels = ["WARNING", "info", "Error", "critical", "debug"]
+    write_lines(path, [record(e, lv, n=i) for i, (e, lv) in enumerate(zip(events * 3, levels * 3, strict=False))])
+    for flt in [Filter(level="warning"), *(Filter(event_prefix=e[:4]) for e in events), Filter(event_prefix="ตา")]:
+        assert numbers(tail(path, 0, None, flt)) == numbers(tail(path, 0, 100, flt)), flt
+
+
+def test_logs_n_zero_prints_nothing_and_all_prints_everything(rotated_log: Path, run_cli: RunCli) -> None:
+    """`logs -n 0` prints nothing, like tail; `-n all` prints every line of every rotated file."""
+    settings_root = rotated_log.parent
+    (settings_root / "g" / "logs").mkdir(parents=True)
+    for f in rotated_files(rotated_log, 5):
+        os.replace(f, settings_root / "g" / "logs" / f.name)
+    nothing = run_cli("logs", "-n", "0", "--json", "--root", settings_root)
+    assert (0, "") == (nothing.code, nothing.out)
+    every = run_cli("logs", "-n", "all", "--json", "--root", settings_root)
+    assert list(range(9)) == numbers(every.out.splitlines())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["logs", "-n", "-5"],
+        ["logs", "-n", "99999999999999999999"],
+        ["logs", "-n", "ten"],
+        ["logs", "--since", "99999999999999999999d"],
+        ["report", "--days", "100000000"],
+        ["report", "--days", "-1"],
+        ["export", "--date", "99999-01-01"],
+    ],
+)
+def test_out_of_range_numbers_are_one_line_usage_errors(root: Path, run_cli: RunCli, args: list[str]) -> None:
+    """A number out of range is a usage error: exit 2 and one line on stderr, never an internal error."""
+    result = run_cli(*args, "--root", root)
+    assert 2 == result.code
+    assert 1 == len(result.err.splitlines()), result.err
+    assert result.err.startswith("error: ")
+    assert "internal error" not in result.err

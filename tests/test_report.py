@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,69 @@ def test_exporter_days_are_in_the_data_calendar(exported_root: ExportedRoot) -> 
     timing = _figure(exported_root, "timing")
     today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=7))).date().isoformat()
     assert today in list(timing.data[0].x)
+
+
+LINK = '<a href="https://x">x</a>'
+BOLD = "<b>bold</b>"
+SCRIPT = "<script>alert(1)</script>"
+
+
+def hostile_root(root: Path, write_daily: WriteCsv, run_cli: RunCli) -> Path:
+    """A root whose data carries markup: a link as query hash, bold as table name, a script as event type,
+    metric, priority and status; exported."""
+    csv_link = LINK.replace('"', '""')
+    write_daily(
+        "20251028",
+        [
+            f'2025-10-28T01:00:00Z,"{csv_link}",SELECT,900.5,1,1,true,{BOLD},idx,1,1',
+            f"2025-10-28T02:00:00Z,h1,SELECT,1.5,1,1,false,{SCRIPT},idx,1,1",
+        ],
+    )
+    optimize = root / "knowledge" / "optimize"
+    events = [
+        {"timestamp": "2025-10-28T03:00:00Z", "event_type": SCRIPT, "metric_name": LINK, "metric_value": 1},
+        {"timestamp": "2025-10-28T04:00:00Z", "event_type": BOLD, "metric_name": LINK, "metric_value": 2},
+    ]
+    (optimize / "optimization_summary_20251028.txt").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    advisor = {
+        "timestamp": "2025-10-28T05:00:00Z",
+        "recommendations": [
+            {"table": BOLD, "index": LINK, "priority": SCRIPT, "status": LINK, "estimated_speedup": 2.0},
+        ],
+    }
+    (optimize / "index_advisor_report_20251028.json").write_text(json.dumps(advisor))
+    assert 0 == run_cli("export", "--historical", "--root", root).code
+    return root
+
+
+def data_strings(value: object) -> list[str]:
+    """Every string inside a figure's JSON (trace data, names, layout titles and annotations)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in data_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in data_strings(v)]
+    return []
+
+
+def test_markup_in_the_data_reaches_the_figures_only_escaped(
+    root: Path, settings: Settings, write_daily: WriteCsv, run_cli: RunCli
+) -> None:
+    """A link, bold and a script tag from the data appear in every figure only as entities (which Plotly
+    shows as text), never as tags Plotly would draw; the page has no raw copy of them."""
+    hostile_root(root, write_daily, run_cli)
+    sections = build(settings, 30)
+    figures = [c.figure for s in sections for c in s.charts if c.figure is not None]
+    strings = [s for f in figures for s in data_strings(json.loads(f.to_json()))]
+    for raw in (LINK, BOLD, SCRIPT):
+        escaped = raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        assert [] == [s for s in strings if raw in s]
+        assert any(escaped in s for s in strings), raw
+    assert [] == [s for s in strings if "<a " in s or "<b>" in s or "<script" in s]
+    page = write_report(settings, root / "r.html").path.read_text(encoding="utf-8")
+    body = page.split("</head>", 1)[1]
+    for raw in (LINK, BOLD, SCRIPT):
+        assert raw not in body
+        assert json.dumps(raw)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e") not in body
+    assert "&lt;b&gt;bold&lt;/b&gt;" in body  # the advisor table's cell, escaped by the page

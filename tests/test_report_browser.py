@@ -18,7 +18,8 @@ import pytest
 from daemon.analytics.report import write_report
 from daemon.settings import resolve
 from tests import gen
-from tests.conftest import call_main
+from tests.conftest import RunCli, WriteCsv, call_main
+from tests.test_report import BOLD, LINK, hostile_root
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -194,3 +195,38 @@ def test_the_guards_see_a_request_out_and_a_console_error(browser: Any, serve: A
     seen = visit(browser, serve(tmp_path), "leaky.html")
     assert ["http://127.0.0.2:9/pixel.png"] == seen.refused
     assert "console: boom" in seen.errors
+
+
+def test_markup_in_the_data_is_shown_as_text(
+    browser: Any, serve: Any, root: Path, write_daily: WriteCsv, run_cli: RunCli
+) -> None:
+    """A link and bold tags in the data are drawn as the characters they are: no <a> element with the
+    data's href exists anywhere in the page, and the tick labels and table show the tags literally."""
+    hostile_root(root, write_daily, run_cli)
+    write_report(resolve({"root": root}, env={}), root / "site" / "report.html")
+    base = serve(root / "site")
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
+        page = context.new_page()
+        page.goto(f"{base}/report.html", wait_until="load")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.chart')].every(c => c.querySelector('svg.main-svg'))",
+            timeout=DRAW_TIMEOUT_MS,
+        )
+        links = page.evaluate(
+            """() => [...document.querySelectorAll('a')].map(a =>
+                a.getAttribute('href') || a.getAttributeNS('http://www.w3.org/1999/xlink', 'href') || '')"""
+        )
+        texts = page.evaluate("() => [...document.querySelectorAll('svg text')].map(t => t.textContent)")
+        cells = page.evaluate("() => [...document.querySelectorAll('td')].map(t => t.textContent)")
+        bold = page.evaluate(
+            "() => [...document.querySelectorAll('svg tspan')].filter(t => t.textContent === 'bold').length"
+        )
+    finally:
+        context.close()
+    assert [] == [href for href in links if "https://x" in href]
+    assert LINK in texts  # the slowest query hash's tick label, as written
+    assert BOLD in texts  # the busiest table's tick label
+    assert BOLD in cells  # the advisor table's cell
+    assert 0 == bold  # no tspan holding only the word: it was not drawn in bold

@@ -5,6 +5,10 @@ the exporter's own health and data quality come from the state file. Charts are 
 page carries one inline copy of plotly.js and no other script or style from anywhere, so it opens
 without a network. A chart whose data is missing becomes a "no data" note, never an error.
 
+Data is text: Plotly draws `<a href>`, `<b>`, `<br>` in names, tick labels, hover text and titles as
+markup, so every value from the data goes into a figure through `_text` (`<`, `>`, `&` as entities, which
+Plotly shows as the characters); the page's own HTML escapes every value it writes.
+
 The data window is `days` days ending on the newest day that has data (so a report over an archive
 still shows it; the page says how old that day is); the exporter's own charts cover the same number
 of days ending today, since they are about the exporter's runs, not the data's dates.
@@ -240,7 +244,7 @@ def _queries(con: duckdb.DuckDBPyConnection, w: Window, go: Any) -> Section:
         fig = go.Figure(
             go.Bar(
                 x=[r[1] for r in slow],
-                y=[str(r[0]) for r in slow],
+                y=[_text(r[0]) for r in slow],
                 orientation="h",
                 marker_color=PALETTE[1],
                 customdata=[[r[2], r[3], r[4]] for r in slow],
@@ -263,7 +267,7 @@ def _queries(con: duckdb.DuckDBPyConnection, w: Window, go: Any) -> Section:
     if tables:
         fig = go.Figure(
             go.Bar(
-                x=[str(r[0]) for r in tables],
+                x=[_text(r[0]) for r in tables],
                 y=[r[1] for r in tables],
                 marker_color=PALETTE[4],
                 customdata=[[r[2], 100 * (r[3] or 0)] for r in tables],
@@ -298,7 +302,12 @@ def _advisor(con: duckdb.DuckDBPyConnection, w: Window, go: Any) -> Section:
     priorities = sorted({r[0] for r in rows}, key=lambda p: (order.get(p.lower(), 9), p))
     statuses = sorted({r[1] for r in rows})
     counts = {(r[0], r[1]): r[2] for r in rows}
-    fig = go.Figure([go.Bar(name=s, x=priorities, y=[counts.get((p, s), 0) for p in priorities]) for s in statuses])
+    fig = go.Figure(
+        [
+            go.Bar(name=_text(s), x=[_text(p) for p in priorities], y=[counts.get((p, s), 0) for p in priorities])
+            for s in statuses
+        ]
+    )
     fig.update_layout(barmode="stack")
     fig.update_xaxes(type="category")
     section.charts.append(Chart("advisor", title, _layout(fig, y_title="recommendations", x_title="priority")))
@@ -344,19 +353,18 @@ def _optimization(con: duckdb.DuckDBPyConnection, w: Window, go: Any) -> Section
         " GROUP BY 1, 2 ORDER BY 2",
         {"start": w.start, "end": w.end, "names": names},
     ).fetchall()
-    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=names, vertical_spacing=0.06)
+    titles = [_text(name) for name in names]
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.06)
     for i, name in enumerate(names, start=1):
         mine = [p for p in points if p[0] == name]
         fig.add_trace(
             go.Scatter(
                 x=[p[1] for p in mine],
                 y=[p[2] for p in mine],
-                name=name,
+                name=titles[i - 1],
                 mode="lines+markers",
                 customdata=[p[3] for p in mine],
-                hovertemplate="%{x|%Y-%m-%d}<br>%{y:,.4~g} (mean of %{customdata})<extra>"
-                + html.escape(name)
-                + "</extra>",
+                hovertemplate="%{x|%Y-%m-%d}<br>%{y:,.4~g} (mean of %{customdata})<extra>" + titles[i - 1] + "</extra>",
                 line={"color": PALETTE[(i - 1) % len(PALETTE)]},
             ),
             row=i,
@@ -441,7 +449,7 @@ def _exporter(settings: Settings, w: Window, go: Any, rejects_by_day: dict[dt.da
     if by_dataset:
         # Source and Parquet bytes side by side, each dataset labelled with its byte-weighted change: a dataset
         # of tiny inputs that grew reads "+445.8% larger" instead of drawing a -445% bar that dwarfs the rest.
-        names = [r[0] for r in by_dataset]
+        names = [_text(r[0]) for r in by_dataset]
         labels = [size_change(r[1], r[2]) for r in by_dataset]
         fig = go.Figure(
             [
@@ -586,7 +594,14 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
 
 
+def _text(v: object) -> str:
+    """A data value for a Plotly figure: `<`, `>` and `&` as entities, so a tag in the data is shown as
+    written rather than drawn (a link, bold, a line break); Plotly turns the entities back into characters."""
+    return html.escape("" if v is None else str(v), quote=False)
+
+
 def _cell(v: object) -> str:
+    """A value for the page's HTML tables (escaped where the page is written, in `render`)."""
     if v is None:
         return ""
     if isinstance(v, float):

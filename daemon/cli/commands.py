@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 import click
 
 from daemon import __version__
-from daemon.cli.formats import FORMATS, Format, render
+from daemon.cli.formats import FORMATS, Format, json_text, printable, render
 from daemon.convert.digest import Prefetched, Spare
 from daemon.convert.inputs import likely_csv_sources
 from daemon.errors import ConfigError, ExporterError
@@ -25,6 +25,10 @@ from daemon.specs import BY_NAME
 from daemon.timeutil import zone
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Bounds of the numeric options: a larger value is a usage error (exit 2), never an overflow deep inside.
+MAX_DAYS = 36_500  # a century of data in one report
+MAX_LINES = 1_000_000_000  # `logs -n`: more lines than any log holds; `-n all` shows every line
 
 
 class ExporterClickError(click.ClickException):
@@ -35,7 +39,13 @@ class ExporterClickError(click.ClickException):
         self.code = exc.exit_code
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        say(f"error: {self.format_message()}", err=True)
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print one human line: every message built from data (a field, a path, an error) goes through here,
+    so control characters show as escapes (`printable`) and never reach a terminal raw."""
+    click.echo(printable(text), err=err)
 
 
 def _exit_code(exc: click.ClickException) -> int:
@@ -250,9 +260,11 @@ class _Printer:
         if self.as_json or (self.quiet and not err):
             return
         if self.progress is not None:
-            self.progress.console.print(text, markup=False, highlight=False, stderr=err)
+            from rich.text import Text
+
+            self.progress.console.print(Text(printable(text)), highlight=False, stderr=err)  # never markup
         else:
-            click.echo(text, err=err)
+            say(text, err=err)
 
     def item(self, o: Any) -> None:
         if self.progress is not None:
@@ -305,14 +317,14 @@ class _Printer:
             if drained.pending:
                 click.echo(f"⚠ {drained.pending} file(s) queued for publishing (retried later): {drained.error or ''}")
         if not report.outcomes:
-            click.echo("No input files found.")
+            say("No input files found.")
         if self.dry_run:
-            click.echo("DRY RUN - no files written")
+            say("DRY RUN - no files written")
         new = len(report.written) - self.rewritten
         counts = f"{_plural(new, 'new file')}, " + (f"{self.rewritten} rewritten, " if self.rewritten else "")
         counts += f"{len(report.skipped)} skipped, {len(report.failed)} failed"
         mark = "✗" if report.failed else "✓"
-        click.echo(f"{mark} Export complete ({counts})")
+        say(f"{mark} Export complete ({counts})")
 
 
 def _plural(n: int, noun: str) -> str:
@@ -350,14 +362,14 @@ def schema(settings: Settings, mode: str | None, directory: Path | None) -> int:
             if mode == "write":
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
-                click.echo(f"wrote {path}")
+                say(f"wrote {path}")
     if mode == "check":
         if stale:
-            click.echo(f"out of date: {', '.join(stale)} (run: parquet-exporter schema --write)", err=True)
+            say(f"out of date: {', '.join(stale)} (run: parquet-exporter schema --write)", err=True)
             return 1
-        click.echo("schema files are current")
+        say("schema files are current")
     elif not stale:
-        click.echo("schema files already current")
+        say("schema files already current")
     return 0
 
 
@@ -404,11 +416,11 @@ def validate(settings: Settings) -> int:
         if state is not None:
             state.close()
     for problem in result.problems:
-        click.echo(f"✗ {problem}")
-    click.echo(f"Checked {result.files} files, {result.rows:,} rows")
+        say(f"✗ {problem}")
+    say(f"Checked {result.files} files, {result.rows:,} rows")
     if result.query_seconds is not None:
-        click.echo(f"Validation query: {len(result.query_rows)} days in {result.query_seconds * 1000:.1f} ms")
-    click.echo("✓ valid" if not result.problems else f"✗ {len(result.problems)} problem(s)")
+        say(f"Validation query: {len(result.query_rows)} days in {result.query_seconds * 1000:.1f} ms")
+    say("✓ valid" if not result.problems else f"✗ {len(result.problems)} problem(s)")
     return 1 if result.problems else 0
 
 
@@ -459,13 +471,19 @@ def query(settings: Settings, sql: str | None, command: str | None, fmt: str | N
         result = run_query(settings, text, cap)
     except duckdb.Error as exc:
         raise ExporterClickError(ExporterError(str(exc).splitlines()[0])) from None
-    click.echo(render(result.columns, result.rows, chosen, terminal=tty, total=result.total), nl=False)
+    # color=True: click would strip what looks like a colour code from piped output, changing the data
+    click.echo(render(result.columns, result.rows, chosen, terminal=tty, total=result.total), nl=False, color=True)
     return 0
 
 
 # --------------------------------------------------------------------------------------- report
 @cli.command()
-@click.option("--days", type=click.IntRange(min=1), default=None, help="Days of data shown (default: report_days, 30).")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1, max=MAX_DAYS),
+    default=None,
+    help="Days of data shown (default: report_days, 30).",
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -479,9 +497,7 @@ def report(settings: Settings, days: int | None, out: Path | None) -> int:
 
     written = write_report(settings, out, days)
     empty = f", {len(written.empty)} without data ({', '.join(written.empty)})" if written.empty else ""
-    click.echo(
-        f"✓ Wrote {written.path} ({_kb(written.bytes)}, {written.charts} charts{empty}) in {written.seconds:.2f} s"
-    )
+    say(f"✓ Wrote {written.path} ({_kb(written.bytes)}, {written.charts} charts{empty}) in {written.seconds:.2f} s")
     return 0
 
 
@@ -514,24 +530,17 @@ def run(settings: Settings, once: bool) -> int:
     flags, config_file = meta[_SOURCES]
     service.reloader = functools.partial(load, flags, config_file)  # the file and environment, read again
 
-    def stop(signum: int, _: object) -> None:
-        service.request_stop()
-
-    def hangup(signum: int, _: object) -> None:
-        logconfig.reopen()
-        service.request_reload()  # done by the daemon's main loop, between conversions
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, hangup)
+    previous = _handle_signals(service)
     try:
         counters = service.run(once=once)
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler)
         logconfig.shutdown()
     if not once:
         return 0
-    click.echo(
+    say(
         f"{counters.written} written, {counters.skipped} skipped, {counters.failed} failed"
         f" ({counters.rows_written:,} rows, {counters.rows_rejected:,} rejected)"
     )
@@ -544,8 +553,73 @@ def run(settings: Settings, once: bool) -> int:
         with State(state_file, readonly=True) as state:
             still = failing(settings, state)
     for record in still:
-        click.echo(f"✗ {record.source} still failing: {record.error}", err=True)
+        say(f"✗ {record.source} still failing: {record.error}", err=True)
     return 1 if counters.failed or still else 0
+
+
+def _handle_signals(service: Any) -> dict[int, Any]:
+    """Give every signal that would end the daemon by default a deliberate meaning; returns the old handlers.
+
+    SIGTERM, SIGINT, SIGQUIT  stop cleanly (`daemon.stopped` with counters)
+    SIGHUP                    reload the configuration (see `Service.reload`) and reopen the log file
+    SIGUSR1                   log `daemon.status` with the counters, and go on
+    SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, real-time signals
+                              log `daemon.signal_ignored`, and go on
+    SIGPIPE and SIGXFSZ stay ignored (Python's default: a failed write is an error, not a death); the
+    faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT), SIGXCPU and the debugger's SIGTRAP and SIGSYS keep
+    their default.
+    """
+    import signal
+    from dataclasses import asdict
+
+    from daemon import logconfig
+
+    log = logconfig.get_logger()
+
+    def name(signum: int) -> str:
+        try:
+            return signal.Signals(signum).name
+        except ValueError:  # a real-time signal between SIGRTMIN and SIGRTMAX has no name of its own
+            return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
+
+    def stop(signum: int, _: object) -> None:
+        service.request_stop()
+
+    def hangup(signum: int, _: object) -> None:
+        logconfig.reopen()
+        service.request_reload()  # done by the daemon's main loop, between conversions
+
+    def status(signum: int, _: object) -> None:
+        log.info(
+            "daemon.status",
+            signal=name(signum),
+            pid=os.getpid(),
+            started=service.started_at,
+            last_event=service.last_event,
+            last_sweep=service.last_sweep,
+            pending=len(service.settler),
+            **asdict(service.counters),
+        )
+
+    def ignore(signum: int, _: object) -> None:
+        log.info("daemon.signal_ignored", signal=name(signum), detail="the daemon goes on")
+
+    wanted: dict[int, Callable[[int, Any], Any]] = {
+        signal.SIGTERM: stop,
+        signal.SIGINT: stop,
+        signal.SIGQUIT: stop,
+        signal.SIGHUP: hangup,
+        signal.SIGUSR1: status,
+    }
+    ignored = ("SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO", "SIGPWR", "SIGSTKFLT")
+    others = [getattr(signal, called) for called in ignored if hasattr(signal, called)]
+    if hasattr(signal, "SIGRTMIN"):
+        others += range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
+    valid = signal.valid_signals()
+    for sig in others:
+        if sig in valid:
+            wanted.setdefault(sig, ignore)
+    return {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
 
 
 # --------------------------------------------------------------------------------------- status
@@ -563,12 +637,12 @@ def status(settings: Settings, as_json: bool) -> int:
         click.echo(json.dumps(facts.to_json(), indent=2, default=str))
         return down
     up = f"up (pid {facts.pid})" if facts.daemon_up else f"down ({facts.daemon})"
-    click.echo(f"daemon:        {up}")
-    click.echo(f"next sweep:    {facts.next_sweep}")
-    click.echo(f"last sweep:    {facts.last_sweep or '-'}")
+    say(f"daemon:        {up}")
+    say(f"next sweep:    {facts.next_sweep}")
+    say(f"last sweep:    {facts.last_sweep or '-'}")
     t = facts.totals
     rate = f"{facts.success_7d_pct:.1f}%" if facts.success_7d_pct is not None else "-"
-    click.echo(
+    say(
         f"totals:        {t.files} files, {t.rows:,} rows, {_kb(t.storage_bytes)} of Parquet on disk;"
         f" sources {_kb(t.source_bytes)} → outputs {_kb(t.parquet_bytes)}"
         f" ({size_change(t.source_bytes, t.parquet_bytes)});"
@@ -576,21 +650,19 @@ def status(settings: Settings, as_json: bool) -> int:
     )
     if facts.publish_target:
         age = f", oldest {facts.oldest_pending_seconds:.0f} s" if facts.oldest_pending_seconds is not None else ""
-        click.echo(f"publishing:    {facts.publish_target}: {facts.pending_uploads} pending{age}")
-    click.echo(f"failures:      {len(facts.failures)}")
+        say(f"publishing:    {facts.publish_target}: {facts.pending_uploads} pending{age}")
+    say(f"failures:      {len(facts.failures)}")
     for failure in facts.failures:
-        click.echo(f"  ✗ {failure['source']}: {failure['error']}")
-    click.echo("last exports:")
+        say(f"  ✗ {failure['source']}: {failure['error']}")
+    say("last exports:")
     for r in facts.recent:
         detail = f"{r['rows_written']} rows" if r["outcome"] == "written" else (r["error"] or "")
-        click.echo(f"  {r['at']}  {r['outcome']:<8} {r['source']}  {detail}")
-    click.echo("data quality (latest per output):")
+        say(f"  {r['at']}  {r['outcome']:<8} {r['source']}  {detail}")
+    say("data quality (latest per output):")
     for q in facts.quality:
         nulls = ", ".join(f"{k} {v:,}" for k, v in q["null_counts"].items())
         verdict = "; ".join(q["problems"]) or "clean"
-        click.echo(
-            f"  {Path(q['output']).name}  {q['rows']:,} rows: {verdict}" + (f" (nulls: {nulls})" if nulls else "")
-        )
+        say(f"  {Path(q['output']).name}  {q['rows']:,} rows: {verdict}" + (f" (nulls: {nulls})" if nulls else ""))
     return down
 
 
@@ -609,14 +681,41 @@ def health(settings: Settings, as_json: bool) -> int:
         click.echo(json.dumps(doc, indent=2))
         return level
     summary = "; ".join(reasons) if reasons else "daemon up, exports current"
-    click.echo(f"{LEVEL_NAMES[level]} - {summary} | {perf}")
+    say(f"{LEVEL_NAMES[level]} - {summary} | {perf}")
     return level
 
 
 # ----------------------------------------------------------------------------------------- logs
+class LineCount(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """`logs -n`: a count from 0 to MAX_LINES, or `all` (None)."""
+
+    name = "N|all"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).strip().lower() == "all":
+            return None
+        try:
+            count = int(str(value))
+        except ValueError:
+            self.fail(f"'{value}' is not a number of lines (or 'all')", param, ctx)
+        if not 0 <= count <= MAX_LINES:
+            self.fail(f"{value} is not in the range 0<=x<={MAX_LINES} (or 'all')", param, ctx)
+        return count
+
+
 @cli.command()
 @click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new lines (across rotation).")
-@click.option("-n", "lines", type=int, default=20, show_default=True, help="How many past lines to show (0: all).")
+@click.option(
+    "-n",
+    "lines",
+    type=LineCount(),
+    default="20",
+    show_default=True,
+    metavar="N|all",
+    help="How many past lines to show (0: none, all: every line).",
+)
 @click.option("--level", type=click.Choice(["debug", "info", "warning", "error"]), help="Minimum level.")
 @click.option("--event", "event_prefix", help="Only events starting with this prefix, e.g. export.")
 @click.option("--since", help="Only lines newer than this: 15m, 1h, 2d or an ISO 8601 instant.")
@@ -625,7 +724,7 @@ def health(settings: Settings, as_json: bool) -> int:
 def logs(
     settings: Settings,
     follow_: bool,
-    lines: int,
+    lines: int | None,
     level: str | None,
     event_prefix: str | None,
     since: str | None,
@@ -639,19 +738,19 @@ def logs(
 
     try:
         since_at = parse_since(since, dt.datetime.now(dt.UTC)) if since else None
-    except ValueError:
+    except (ValueError, OverflowError):
         raise click.BadParameter(f"'{since}' is not a duration (15m, 1h, 2d) or ISO instant") from None
     flt = Filter(level=level, event_prefix=event_prefix, since=since_at)
     console = Console(highlight=False, soft_wrap=True)
 
     def show(line: str) -> None:
         if as_json or not sys.stdout.isatty():
-            click.echo(line if as_json else human(line)[0])
+            click.echo(json_text(line) if as_json else human(line)[0], color=True)  # human() escapes its text
         else:
             text, style = human(line)
             console.print(Text(text, style=style))
 
-    for line in tail(settings.log_path, settings.log_backups, lines or None, flt):
+    for line in tail(settings.log_path, settings.log_backups, lines, flt):
         show(line)
     if follow_:
         try:
@@ -713,6 +812,10 @@ def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> in
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except click.UsageError as exc:  # one line, like every other error; exit 2
+        where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        say(f"error: {exc.format_message()}{where}", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         if _command(argv) == "health":  # Nagios reads 2 as CRITICAL: a check that could not run is UNKNOWN
             click.echo(f"UNKNOWN - {exc.format_message()}")
@@ -726,10 +829,8 @@ def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> in
             raise
         first = (str(exc).splitlines() or [""])[0]
         if _command(argv) == "health":
-            click.echo(f"UNKNOWN - internal error: {type(exc).__name__}: {first}")
+            say(f"UNKNOWN - internal error: {type(exc).__name__}: {first}")
             return 3
-        click.echo(
-            f"error: internal error: {type(exc).__name__}: {first} (PARQUET_EXPORTER_DEBUG=1 shows where)", err=True
-        )
+        say(f"error: internal error: {type(exc).__name__}: {first} (PARQUET_EXPORTER_DEBUG=1 shows where)", err=True)
         return 1
     return rv if isinstance(rv, int) else 0

@@ -1,12 +1,18 @@
 """Input discovery and keys: which files are inputs, which dataset they belong to, and their date key.
 
-Names match exactly (case-sensitive); anything else in the input folders is ignored silently.
+Names match exactly (case-sensitive); anything else in the input folders is not an input. `ignored`
+says why a name is not one, for the daemon's log: a warning for a near miss (`.CSV`, upper case,
+`2025-10-31` in the name, `.csv.gz`, `.tsv`, an input of the other folder), info for any other name, debug
+for the known noise (editor and system files, temporaries, hidden files, our own outputs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +91,76 @@ def discover(settings: Settings) -> list[InputFile]:
     order = {spec.name: i for i, spec in enumerate(DATASETS)}
     found.sort(key=lambda f: (order[f.spec.name], f.path.name))
     return found
+
+
+# Editor, system and download leftovers, temporaries, hidden files and what this program writes.
+_NOISE = re.compile(
+    r"\..*|.*~|\#.*\#|4913|~\$.*|Thumbs\.db|desktop\.ini"
+    r"|.*\.(?:sw[a-p]|tmp|temp|part|partial|crdownload|download|bak|orig|lock|parquet|html)",
+    re.IGNORECASE,
+)
+_STEM = re.compile(r"[^A-Za-z_]")  # where a pattern's literal start ends (`query_perf_daily_` in its regex)
+
+
+def _shape(pattern: InputPattern) -> str:
+    """A pattern as people read it: `query_perf_daily_YYYYMMDD.csv`."""
+    return pattern.regex.replace("([0-9]{8})", "YYYYMMDD").replace("([0-9]{6})", "YYYYWW").replace("\\.", ".")
+
+
+def ignored(path: Path, settings: Settings) -> tuple[str, str] | None:
+    """(level, reason) for a file in an input folder that is not an input; None for an input or a path
+    outside the input folders."""
+    folders = {settings.reports_path, settings.optimize_path}
+    if path.parent not in folders or classify(path, settings) is not None:
+        return None
+    name = path.name
+    if _NOISE.fullmatch(name):
+        return "debug", "not an input: editor, system, temporary or output file"
+    folded = re.sub(r"[-\s]", "_", name.lower())
+    for spec in DATASETS:
+        for pattern in spec.patterns:
+            if folder_of(settings, pattern) != path.parent:
+                if pattern.match(name):
+                    home = folder_of(settings, pattern)
+                    where = home.relative_to(settings.root) if home.is_relative_to(settings.root) else home
+                    return "warning", f"name matches {_shape(pattern)}, which belongs in {where}/"
+                continue
+            stem = _STEM.split(pattern.regex, maxsplit=1)[0].rstrip("_")
+            if stem and folded.startswith(stem):
+                return "warning", f"name does not match {_shape(pattern)}"
+    return "info", "name does not match any input pattern"
+
+
+def not_inputs(settings: Settings) -> list[Path]:
+    """The regular files in the input folders that are not inputs (for `ignored`), sorted."""
+    found: list[Path] = []
+    for folder in sorted({settings.reports_path, settings.optimize_path}):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=True) and classify(Path(entry.path), settings) is None:
+                    found.append(Path(entry.path))
+    return sorted(found)
+
+
+class OncePerName:
+    """Remembers the last `limit` paths it was shown: `first(path)` is True once per path, in bounded memory."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._seen: OrderedDict[Path, None] = OrderedDict()
+
+    def first(self, path: Path) -> bool:
+        if path in self._seen:
+            self._seen.move_to_end(path)
+            return False
+        self._seen[path] = None
+        if len(self._seen) > self.limit:
+            self._seen.popitem(last=False)
+        return True
 
 
 def key_from_name(item: InputFile) -> Key:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from daemon import __version__
 from daemon.convert.exporter import Exporter, Outcome
-from daemon.convert.inputs import InputFile, classify, discover
+from daemon.convert.inputs import InputFile, OncePerName, classify, discover, ignored, not_inputs
 from daemon.convert.ledger import Ledger
 from daemon.convert.writer import clean_temporaries
 from daemon.logconfig import LOGGER_NAME, get_logger
@@ -117,6 +117,7 @@ class Service:
         self._next_health = 0.0
         self.metrics = Metrics(settings)  # Prometheus: /metrics and the textfile (daemon/service/metrics.py)
         self.reloader: Callable[[], Loaded] | None = None  # loads the configuration again (SIGHUP), from the CLI
+        self._ignored_names = OncePerName()  # files in the input folders that are not inputs, said once each
 
     # called from other threads ---------------------------------------------------------------
     def notify(self, path: Path | None, kind: EventKind) -> None:
@@ -294,8 +295,12 @@ class Service:
             log.warning("watch.overflow", detail="events were lost; sweeping")
             self.sweep("overflow")
             return
-        if path is None or classify(path, self.settings) is None:
-            return  # outputs, temporaries, logs, editor files: never work
+        if path is None:
+            return
+        if classify(path, self.settings) is None:  # outputs, temporaries, logs, editor files: never work
+            if kind != "deleted":
+                self._ignored(path)
+            return
         self.counters.events += 1
         self.last_event = now_utc()
         log.debug("watch.event", path=str(path), kind=kind)
@@ -304,6 +309,12 @@ class Service:
             self._deleted(path)
         else:
             self.settler.touch(path)
+
+    def _ignored(self, path: Path) -> None:
+        """Say once per name why a file in an input folder is not converted (`input.ignored`)."""
+        why = ignored(path, self.settings)
+        if why is not None and self._ignored_names.first(path):
+            getattr(log, why[0])("input.ignored", path=self._rel(path), reason=why[1])
 
     def _deleted(self, path: Path) -> None:
         self.counters.deleted_sources += 1
@@ -348,6 +359,8 @@ class Service:
         result = SweepResult(reason)
         started = time.perf_counter()
         log.info("sweep.started", reason=reason)
+        for path in not_inputs(self.settings):
+            self._ignored(path)
         for item in discover(self.settings):
             if self.stop_event.is_set():
                 break
