@@ -48,17 +48,29 @@ def _empty_select(columns: tuple[Column, ...]) -> str:
     return f"SELECT {cols} WHERE false"
 
 
-def _views(base: str, present: set[str] | None) -> list[str]:
-    """CREATE VIEW statements; datasets listed as absent get a typed empty view instead of failing."""
+def _read_parquet(paths: str | list[str]) -> str:
+    """A query over one glob (the SQL file for the duckdb CLI) or over a list of files, each a literal path."""
+    arg = _quote(paths) if isinstance(paths, str) else "[" + ", ".join(_quote(p) for p in paths) + "]"
+    return f"SELECT * FROM read_parquet({arg}, hive_partitioning = false, union_by_name = true)"
+
+
+def _views(base: str, found: dict[str, list[str]] | None) -> list[str]:
+    """CREATE VIEW statements, over `base/<dataset>/**/*.parquet` when `found` is None, else over the files
+    listed in `found` (a dataset without files gets a typed empty view instead of failing).
+
+    DuckDB reads `[`, `*`, `?` in a pattern as glob syntax, so a root named `ops [prod]` matches nothing;
+    a listed file is taken as the path it is.
+    """
     statements = []
     targets = [(spec.view, spec.name, spec.columns) for spec in DATASETS]
     targets.append((REJECTS_VIEW, "_rejects", REJECTS_COLUMNS))
     for view, folder, columns in targets:
-        glob = f"{base}/{folder}/**/*.parquet"
-        if present is not None and folder not in present:
-            body = _empty_select(columns)
+        if found is None:
+            body = _read_parquet(f"{base}/{folder}/**/*.parquet")
+        elif found.get(folder):
+            body = _read_parquet(found[folder])
         else:
-            body = f"SELECT * FROM read_parquet({_quote(glob)}, hive_partitioning = false, union_by_name = true)"
+            body = _empty_select(columns)
         statements.append(f"CREATE OR REPLACE VIEW {view} AS {body};")
     return statements
 
@@ -72,19 +84,19 @@ def views_sql_file() -> str:
     return header + "\n".join(_views(Settings().output_dir, None)) + "\n" + MACROS + "\n"
 
 
-def _present(settings: Settings) -> set[str]:
-    out = set()
+def _files(settings: Settings) -> dict[str, list[str]]:
+    """Each dataset folder's Parquet files (the rejects' too), as literal paths."""
+    out = {}
     for folder in [spec.name for spec in DATASETS] + ["_rejects"]:
         path = settings.output_path / folder
-        if path.is_dir() and next(path.rglob("*.parquet"), None) is not None:
-            out.add(folder)
+        out[folder] = [str(p) for p in sorted(path.rglob("*.parquet"))] if path.is_dir() else []
     return out
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the views and macros defined."""
     con = duckdb.connect()
-    for statement in _views(str(settings.output_path), _present(settings)):
+    for statement in _views(str(settings.output_path), _files(settings)):
         con.execute(statement)
     con.execute(MACROS)
     return con

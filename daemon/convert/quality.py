@@ -114,7 +114,7 @@ def measure(
     started = time.perf_counter()
     types = {c.name: c.type for c in spec.columns}
     rows, stats = column_stats(path)
-    lazy = pl.scan_parquet(path, hive_partitioning=False)
+    lazy = pl.scan_parquet(path, hive_partitioning=False, glob=False)
 
     def scan(expr: pl.Expr) -> int:
         return int(lazy.select(expr.alias("n")).collect(engine="streaming").item() or 0)

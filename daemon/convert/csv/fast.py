@@ -92,6 +92,7 @@ def stream_fast(
         empty_string_is_null=False,
         truncate_ragged_lines=False,
         encoding="utf8",
+        glob=False,  # a path, never a pattern: a root may be named `ops [prod]`
     )
     ts_col = f"__col{head.header.positions['timestamp']}"
     extra = [pl.col(f"__col{i}") for i in range(head.width) if i not in positions]
