@@ -14,8 +14,8 @@ import codecs
 import datetime as dt
 import io
 import json
-import math
 import re
+import secrets
 import shlex
 from collections.abc import Iterator
 from typing import Any
@@ -61,14 +61,58 @@ def empty_bookkeeping() -> dict[str, list[Any]]:
 
 
 # ------------------------------------------------------------------------------------------- JSON
+class _Number:
+    """A JSON number with a fraction or an exponent, kept as its source text: a float would round
+    9007199254740993.0 and turn 1e400 into infinity; the typing reads the text exactly once."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _Duplicated(dict[str, Any]):
+    """A JSON object that gave a key more than once (`twice`): never silently the last value."""
+
+    twice: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) == len(pairs):
+        return found
+    seen: set[str] = set()
+    marked = _Duplicated(found)
+    marked.twice = [key for key, _ in pairs if key in seen or seen.add(key)]  # type: ignore[func-returns-value]
+    return marked
+
+
+def duplicate_key(value: Any) -> str | None:
+    """The first key given twice in any object within `value` (a walk without recursion: nesting may be deep)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Duplicated):
+            return item.twice[0]
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
 def load_json(text: str) -> Any:
-    """Strict RFC 8259 JSON: no NaN/Infinity; deep nesting fails cleanly instead of crashing."""
+    """Strict RFC 8259 JSON: no NaN/Infinity; deep nesting fails cleanly instead of crashing.
+
+    Numbers with a fraction or exponent stay text (`_Number`); an object with a key twice is a `_Duplicated`
+    (see `duplicate_key`), for the reader to reject.
+    """
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_Number, object_pairs_hook=_object)
     except RecursionError:
         raise UnreadableInput("JSON nested too deeply") from None
     except ValueError as exc:
@@ -84,10 +128,26 @@ def _is_text(value: str) -> bool:
     return True
 
 
+_NONCE = secrets.token_hex(8)
+_PLACED = re.compile(r'"\\u0000' + _NONCE + r':(\d+)\\u0000"')
+
+
 def _json_text(value: Any) -> str:
-    """`value` as JSON text, kept readable, but escaped where it holds something that is not text."""
-    text = json.dumps(value, ensure_ascii=False)
-    return text if _is_text(text) else json.dumps(value, ensure_ascii=True)
+    """`value` as JSON text, kept readable, but escaped where it holds something that is not text; a
+    number's text is the source's, as written."""
+    numbers: list[str] = []
+
+    def place(number: Any) -> str:
+        if not isinstance(number, _Number):
+            raise TypeError(type(number).__name__)
+        numbers.append(number.text)
+        return f"\x00{_NONCE}:{len(numbers) - 1}\x00"
+
+    text = json.dumps(value, ensure_ascii=False, default=place)
+    if not _is_text(text):
+        numbers.clear()
+        text = json.dumps(value, ensure_ascii=True, default=place)
+    return _PLACED.sub(lambda m: numbers[int(m[1])], text) if numbers else text
 
 
 def _scalar_text(value: Any) -> tuple[str | None, str | None]:
@@ -100,9 +160,8 @@ def _scalar_text(value: Any) -> tuple[str | None, str | None]:
         return (value, None) if _is_text(value) else (None, "contains an unpaired UTF-16 surrogate (not text)")
     if isinstance(value, int):
         return str(value), None
-    if isinstance(value, float):
-        # json.loads turns out-of-range numbers such as 1e400 into inf; reject rather than drop them.
-        return (repr(value), None) if math.isfinite(value) else (None, "is out of range for a DOUBLE")
+    if isinstance(value, _Number):
+        return value.text, None  # typed like any text: an overflow (1e400) is rejected there, with this text
     return None, f"is a JSON {type(value).__name__.replace('dict', 'object').replace('list', 'array')}, not a scalar"
 
 
@@ -113,6 +172,8 @@ def _report_timestamp(document: Any) -> Any:
 def read_index_advisor(data: bytes, spec: DatasetSpec) -> RawTable:
     """Read an index-advisor report: an object with `timestamp` and a `recommendations` array."""
     document = load_json(decode(data))
+    if isinstance(document, _Duplicated):
+        raise UnreadableInput(f"duplicate key {document.twice[0]!r} in the report's object")
     if not isinstance(document, dict) or not isinstance(document.get("recommendations"), list):
         raise UnreadableInput("expected a JSON object with a 'recommendations' array")
     report_ts, problem = _scalar_text(_report_timestamp(document))
@@ -128,8 +189,11 @@ def read_index_advisor(data: bytes, spec: DatasetSpec) -> RawTable:
         book[RAW].append(_json_text(item)[:10_000])
         values: dict[str, str | None] = {name: None for name in known}
         error: str | None = None
+        duplicated = duplicate_key(item)
         if not isinstance(item, dict):
             error = f"recommendations[{record_no - 1}] is not an object"
+        elif duplicated is not None:
+            error = f"duplicate key {duplicated!r} in an object"
         else:
             values["timestamp"] = report_ts
             for key, value in item.items():
@@ -157,7 +221,8 @@ def index_advisor_timestamp(data: bytes) -> str | None:
 # ---------------------------------------------------------------------------------------- summary
 _TS = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?"
 _EVENT_LINE = re.compile(rf"\[?(?P<ts>{_TS})\]?\s+(?P<event>\S+)(?:\s+(?P<rest>.*))?")
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+# a number, or a named non-number as a CSV may hold (`nan`, `inf`, `infinity`): typed alike (see `coerce`)
+_NUMBER = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf|infinity))"
 _LABEL_LINE = re.compile(rf"(?P<label>[A-Za-z][^:]*?)\s*:\s*(?P<value>{_NUMBER})")
 _NUMBER_RE = re.compile(_NUMBER)
 
@@ -178,6 +243,9 @@ def _summary_line(text: str, last_ts: str | None) -> tuple[dict[str, str | None]
             return values, str(exc), None
         if not isinstance(obj, dict):
             return values, "JSON line is not an object", None
+        duplicated = duplicate_key(obj)
+        if duplicated is not None:
+            return values, f"duplicate key {duplicated!r} in an object", None
         metadata: dict[str, Any] = {}
         if isinstance(obj.get("metadata"), dict):
             metadata.update(obj.pop("metadata"))
