@@ -27,17 +27,36 @@ from daemon.errors import UnreadableInput
 from daemon.specs import DatasetSpec
 
 
-def decode(data: bytes) -> str:
-    """Decode UTF-8 (with or without BOM) or BOM-marked UTF-16; anything else is unreadable."""
+def decode(data: bytes, *, lenient: bool = False) -> str:
+    """Decode UTF-8 (with or without BOM) or BOM-marked UTF-16; anything else is unreadable.
+
+    `lenient` (for readers whose records are lines): a byte that is not UTF-8 becomes a lone surrogate
+    (Python's `surrogateescape`) so that only the records holding one are rejected (see `undecodable`).
+    """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError as exc:
             raise UnreadableInput(f"invalid UTF-16 at byte {exc.start}") from None
+    if lenient:
+        return data.decode("utf-8-sig", "surrogateescape")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UnreadableInput(f"not UTF-8: invalid byte 0x{data[exc.start]:02x} at offset {exc.start}") from None
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]")  # a byte `decode(lenient=True)` could not read as UTF-8
+
+
+def undecodable(text: str) -> tuple[str, str] | None:
+    """For a record from `decode(lenient=True)` that holds bytes that are not UTF-8: its text with those bytes
+    shown as `\\xNN`, and the reason; None for a record that is all text."""
+    found = _ESCAPED.search(text)
+    if found is None:
+        return None
+    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return shown, f"not UTF-8: invalid byte 0x{ord(found[0]) - 0xDC00:02x} at character {found.start() + 1}"
 
 
 def frame_of(
@@ -310,16 +329,23 @@ def _summary_lines(text: str) -> Iterator[tuple[int, str]]:
 
 def read_summary(data: bytes, spec: DatasetSpec) -> RawTable:
     """Read an optimization summary: one event per line in one of three grammars."""
-    text = decode(data)
+    text = decode(data, lenient=True)
     columns: dict[str, list[str | None]] = {c.name: [] for c in spec.input_columns}
     book = empty_bookkeeping()
     last_ts: str | None = None
     for record_no, (line_no, line) in enumerate(_summary_lines(text), start=1):
-        values, error, seen_ts = _summary_line(line, last_ts)
-        last_ts = seen_ts or last_ts
+        bad = undecodable(line)
+        values: dict[str, str | None] = {}
+        error: str | None = None
+        if bad is not None:
+            raw, error = bad
+        else:
+            raw = line
+            values, error, seen_ts = _summary_line(line, last_ts)
+            last_ts = seen_ts or last_ts
         book[LINE].append(line_no)
         book[RECORD].append(record_no)
-        book[RAW].append(line)
+        book[RAW].append(raw)
         book[ERROR].append(error)
         for column in spec.input_columns:
             columns[column.name].append(values.get(column.name) if error is None else None)
@@ -328,7 +354,9 @@ def read_summary(data: bytes, spec: DatasetSpec) -> RawTable:
 
 def first_summary_timestamp(data: bytes) -> str | None:
     """The timestamp text of a summary's first timestamped line (for its key), if any."""
-    for _, line in _summary_lines(decode(data)):
+    for _, line in _summary_lines(decode(data, lenient=True)):
+        if undecodable(line) is not None:
+            continue
         _, _, ts = _summary_line(line, None)
         if ts:
             return ts
