@@ -41,6 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     compression_level: int | Literal["auto"] = "auto"
     row_group_size: int = 100_000
     max_reject_fraction: float = 0.5
+    max_line_bytes: int = 4 * 1024 * 1024  # a longer line: a rejected row or a failed file (README, "Limits")
     # daemon
     settle_seconds: float = 2.0
     sweep_time: str = "05:00"
@@ -177,6 +178,7 @@ def _check(s: Settings) -> None:
         raise ConfigError("max_reject_fraction must be between 0 and 1")
     positive = {
         "row_group_size": s.row_group_size,
+        "max_line_bytes": s.max_line_bytes,
         "log_max_bytes": s.log_max_bytes,
         "retry_attempts": s.retry_attempts,
         "conversion_timeout": s.conversion_timeout,

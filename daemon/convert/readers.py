@@ -16,13 +16,13 @@ import io
 import json
 import re
 import secrets
-import shlex
 from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 
 from daemon.convert.coerce import ERROR, LINE, RAW, RECORD, RawTable
+from daemon.convert.lines import check_lines, truncated
 from daemon.errors import UnreadableInput
 from daemon.specs import DatasetSpec
 
@@ -188,8 +188,13 @@ def _report_timestamp(document: Any) -> Any:
     return document.get("timestamp") if isinstance(document, dict) else None
 
 
-def read_index_advisor(data: bytes, spec: DatasetSpec) -> RawTable:
-    """Read an index-advisor report: an object with `timestamp` and a `recommendations` array."""
+def read_index_advisor(data: bytes, spec: DatasetSpec, *, max_line_bytes: int | None = None) -> RawTable:
+    """Read an index-advisor report: an object with `timestamp` and a `recommendations` array.
+
+    The report is one document, read whole: a line longer than `max_line_bytes` fails it (see `lines`).
+    """
+    if max_line_bytes is not None:
+        check_lines(data, max_line_bytes)
     document = load_json(decode(data))
     if isinstance(document, _Duplicated):
         raise UnreadableInput(f"duplicate key {document.twice[0]!r} in the report's object")
@@ -230,8 +235,10 @@ def read_index_advisor(data: bytes, spec: DatasetSpec) -> RawTable:
     return RawTable(frame=frame_of(spec, columns, book), extra_columns=sorted(extra))
 
 
-def index_advisor_timestamp(data: bytes) -> str | None:
+def index_advisor_timestamp(data: bytes, max_line_bytes: int | None = None) -> str | None:
     """The report-level timestamp text of an index-advisor report (for its key), if any."""
+    if max_line_bytes is not None:
+        check_lines(data, max_line_bytes)
     document = load_json(decode(data))
     value = _report_timestamp(document)
     return value if isinstance(value, str) else None
@@ -242,7 +249,9 @@ _TS = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:[Zz]|[+-]\d
 _EVENT_LINE = re.compile(rf"\[?(?P<ts>{_TS})\]?\s+(?P<event>\S+)(?:\s+(?P<rest>.*))?")
 # a number, or a named non-number as a CSV may hold (`nan`, `inf`, `infinity`): typed alike (see `coerce`)
 _NUMBER = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf|infinity))"
-_LABEL_LINE = re.compile(rf"(?P<label>[A-Za-z][^:]*?)\s*:\s*(?P<value>{_NUMBER})")
+# The label takes everything up to the first colon (greedy, so a long line without one is one pass) and is
+# stripped after: a lazy label followed by `\s*:` re-scanned each run of blanks, quadratic in its length.
+_LABEL_LINE = re.compile(rf"(?P<label>[A-Za-z][^:]*):\s*(?P<value>{_NUMBER})")
 _NUMBER_RE = re.compile(_NUMBER)
 
 
@@ -250,6 +259,49 @@ def snake_case(label: str) -> str:
     """`Indexes Created (total)` -> `indexes_created_total`."""
     words = re.findall(r"[A-Za-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", label))
     return "_".join(w.lower() for w in words)
+
+
+# One piece of a shell-like word: plain characters, a backslash escape, a '...' or a "..." string.
+_PIECE = re.compile(
+    r"""[^ \t\r\n'"\\]+|\\(?P<escaped>[\s\S])|'(?P<single>[^']*)'|"(?P<double>(?:[^"\\]|\\[\s\S])*)"|[ \t\r\n]+"""
+)
+_OPEN_DOUBLE = re.compile(r'"(?:[^"\\]|\\[\s\S])*')
+_DOUBLE_ESCAPE = re.compile(r'\\(["\\])')
+
+
+def split_words(text: str) -> list[str]:
+    """`shlex.split(text)` (POSIX rules, no comments) in one pass of a regex: shlex grows each word a
+    character at a time, which is quadratic in a long word. ValueError as shlex raises it."""
+    words: list[str] = []
+    word: list[str] | None = None
+    at, end = 0, len(text)
+    while at < end:
+        piece = _PIECE.match(text, at)
+        if piece is None:  # a backslash at the very end (inside an open "..." too), or an unclosed quote
+            opened = _OPEN_DOUBLE.match(text, at)
+            if text[at] == "\\" or (opened is not None and opened.end() == end - 1):
+                raise ValueError("No escaped character")
+            raise ValueError("No closing quotation")
+        at = piece.end()
+        token = piece[0]
+        if token[0] in " \t\r\n":
+            if word is not None:
+                words.append("".join(word))
+                word = None
+            continue
+        if word is None:
+            word = []
+        if piece["escaped"] is not None:
+            word.append(piece["escaped"])
+        elif piece["single"] is not None:
+            word.append(piece["single"])
+        elif piece["double"] is not None:
+            word.append(_DOUBLE_ESCAPE.sub(r"\1", piece["double"]))
+        else:
+            word.append(token)
+    if word is not None:
+        words.append("".join(word))
+    return words
 
 
 def _summary_line(text: str, last_ts: str | None) -> tuple[dict[str, str | None], str | None, str | None]:
@@ -287,7 +339,7 @@ def _summary_line(text: str, last_ts: str | None) -> tuple[dict[str, str | None]
     if event:
         ts = event["ts"]
         try:
-            tokens = shlex.split(event["rest"] or "", comments=False, posix=True)
+            tokens = split_words(event["rest"] or "")
         except ValueError as exc:
             return values, f"cannot split key=value pairs: {exc}", ts
         pairs = [token.partition("=") for token in tokens]
@@ -312,7 +364,7 @@ def _summary_line(text: str, last_ts: str | None) -> tuple[dict[str, str | None]
         values.update(
             timestamp=last_ts,
             event_type="summary",
-            metric_name=snake_case(label["label"]),
+            metric_name=snake_case(label["label"].rstrip()),
             metric_value=label["value"],
             metadata=None,
         )
@@ -327,8 +379,19 @@ def _summary_lines(text: str) -> Iterator[tuple[int, str]]:
             yield line_no, stripped
 
 
-def read_summary(data: bytes, spec: DatasetSpec) -> RawTable:
-    """Read an optimization summary: one event per line in one of three grammars."""
+def _too_long(line: str, limit: int | None) -> int | None:
+    """The line's size in bytes when it is over `limit`, else None."""
+    if limit is None or len(line) * 4 <= limit:
+        return None
+    size = len(line.encode("utf-8", "surrogateescape"))
+    return size if size > limit else None
+
+
+def read_summary(data: bytes, spec: DatasetSpec, *, max_line_bytes: int | None = None) -> RawTable:
+    """Read an optimization summary: one event per line in one of three grammars.
+
+    Linear in the file's size; a line longer than `max_line_bytes` is a rejected row whose raw is cut.
+    """
     text = decode(data, lenient=True)
     columns: dict[str, list[str | None]] = {c.name: [] for c in spec.input_columns}
     book = empty_bookkeeping()
@@ -337,7 +400,11 @@ def read_summary(data: bytes, spec: DatasetSpec) -> RawTable:
         bad = undecodable(line)
         values: dict[str, str | None] = {}
         error: str | None = None
-        if bad is not None:
+        size = _too_long(line, max_line_bytes)
+        if size is not None:
+            raw = truncated(line if bad is None else bad[0], size)
+            error = f"line longer than max_line_bytes ({max_line_bytes:,} bytes): {size:,} bytes"
+        elif bad is not None:
             raw, error = bad
         else:
             raw = line
@@ -352,10 +419,10 @@ def read_summary(data: bytes, spec: DatasetSpec) -> RawTable:
     return RawTable(frame=frame_of(spec, columns, book))
 
 
-def first_summary_timestamp(data: bytes) -> str | None:
+def first_summary_timestamp(data: bytes, max_line_bytes: int | None = None) -> str | None:
     """The timestamp text of a summary's first timestamped line (for its key), if any."""
     for _, line in _summary_lines(decode(data, lenient=True)):
-        if undecodable(line) is not None:
+        if undecodable(line) is not None or _too_long(line, max_line_bytes) is not None:
             continue
         _, _, ts = _summary_line(line, None)
         if ts:
@@ -366,9 +433,9 @@ def first_summary_timestamp(data: bytes) -> str | None:
 READERS = {"index_advisor": read_index_advisor, "summary": read_summary}  # CSV: daemon.convert.csv
 
 
-def read(data: bytes, spec: DatasetSpec) -> RawTable:
+def read(data: bytes, spec: DatasetSpec, *, max_line_bytes: int | None = None) -> RawTable:
     """Dispatch to the spec's reader."""
-    return READERS[spec.reader](data, spec)
+    return READERS[spec.reader](data, spec, max_line_bytes=max_line_bytes)
 
 
 def parse_instant(text: str, source_timezone: dt.tzinfo) -> dt.datetime | None:
