@@ -4,6 +4,7 @@ fast (CSV, JSON) or is one rejected row with a cut raw value (summary), in bound
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from daemon.convert.readers import read_index_advisor, read_summary, split_words
 from daemon.errors import UnreadableInput
 from daemon.specs import DATASETS
 from tests.conftest import HEADER, RunCli
+from tests.csvconvert import convert_bytes
 from tests.daemonproc import clean_env, cli
 
 SUMMARY = next(spec for spec in DATASETS if spec.name == "optimization_summary")
@@ -68,7 +70,6 @@ def _daily(root: Path) -> Path:
     return root / "g" / "reports" / "query_perf_daily_20251028.csv"
 
 
-@pytest.mark.slow
 def test_a_file_of_zeros_fails_fast_in_bounded_memory(tmp_path: Path, baseline_mib: int) -> None:
     """200 MB of NUL bytes named like a daily CSV fails in seconds, naming line 1 and the NUL bytes, without
     the memory of holding it."""
@@ -84,7 +85,6 @@ def test_a_file_of_zeros_fails_fast_in_bounded_memory(tmp_path: Path, baseline_m
     assert seconds < 15, seconds
 
 
-@pytest.mark.slow
 def test_a_long_line_in_a_csv_fails_in_bounded_memory(tmp_path: Path, baseline_mib: int) -> None:
     """A 100 MB line without a line end after two good rows fails the file naming line 4, in bounded memory."""
     with _daily(tmp_path).open("wb") as fh:
@@ -104,6 +104,15 @@ def test_a_line_within_the_limit_is_converted(tmp_path: Path, run_cli: RunCli) -
     result = run_cli("export", "--json", "--root", tmp_path)
     [written] = json.loads(result.out)["written"]
     assert (2, 2) == (written["rows_in"], written["rows_written"])
+
+
+def test_a_cr_only_csv_longer_than_the_limit_is_converted() -> None:
+    """A CSV whose lines end in CR alone (one LF-less "line" of 4.6 MiB) is not mistaken for a long line."""
+    rows = 90_000
+    data = (HEADER + "\r" + ROW.replace("\n", "\r") * rows).encode()
+    assert len(data) > LIMIT
+    result = convert_bytes(data)
+    assert (rows, 0) == (result.good.height, result.bad.height)
 
 
 def test_summary_long_word_is_linear() -> None:
@@ -174,12 +183,14 @@ def test_split_words_is_shlex(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=80).map(lambda b: b.replace(b"\x01", b"\n")), st.integers(1, 12))
+@given(st.binary(max_size=80).map(lambda b: b.replace(b"\x01", b"\n").replace(b"\x02", b"\r")), st.integers(1, 12))
 def test_long_line_finds_the_first_over_long_line(
     tmp_path_factory: pytest.TempPathFactory, data: bytes, limit: int
 ) -> None:
-    """The chunked scan names the same first over-long line as splitting the bytes, from bytes and from a file."""
-    expected = next((n for n, line in enumerate(data.split(b"\n"), 1) if len(line) > limit), None)
+    """The chunked scan names the same first over-long line as splitting the bytes at LF, CR LF or CR, from
+    bytes and from a file."""
+    lines = re.split(rb"\r\n|\r|\n", data)
+    expected = next((n for n, line in enumerate(lines, 1) if len(line) > limit), None)
     path = tmp_path_factory.mktemp("scan") / "f"
     path.write_bytes(data)
     for source in (data, path):
