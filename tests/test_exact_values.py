@@ -169,6 +169,26 @@ def test_bigint_typing_matches_the_exact_oracle(number: int, form: str) -> None:
     assert exact_int(text) == actual, text
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.one_of(
+        st.integers(min_value=-(2**64), max_value=2**64).map(str),
+        st.sampled_from([str(2**63 - 1), str(2**63), str(-(2**63)), str(-(2**63) - 1), "9007199254740993"]),
+    ).flatmap(lambda digits: st.sampled_from([digits, digits + ".0", "+" + digits.lstrip("-"), digits + "e0"])),
+)
+def test_fast_and_careful_agree_on_edge_bigints(text: str) -> None:
+    """The fast path's native BIGINT parse and the careful path's typing give the oracle's value, or both reject."""
+    found = {}
+    for layout, rows in {
+        "alone": [_row(0, rows_examined=text), _row(1), _row(2)],
+        "careful": [_row(0, rows_examined=text), _row(1, rows_examined="bad"), _row(2)],
+    }.items():
+        result = convert_bytes(("\n".join([HEADER, *rows]) + "\n").encode())
+        good = result.good.filter(pl.col("timestamp").dt.second() == 0)
+        found[layout] = good["rows_examined"].item() if good.height else None
+    assert {"alone": exact_int(text), "careful": exact_int(text)} == found
+
+
 def _advisor(items: str, extra: str = "") -> bytes:
     return ('{"timestamp": "2025-10-28T01:00:00Z", ' + extra + '"recommendations": [' + items + "]}").encode()
 
