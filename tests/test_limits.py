@@ -97,6 +97,21 @@ def test_a_long_line_in_a_csv_fails_in_bounded_memory(tmp_path: Path, baseline_m
     assert seconds < 15, seconds
 
 
+def test_a_summary_of_zeros_is_one_rejected_row_in_bounded_memory(tmp_path: Path, baseline_mib: int) -> None:
+    """200 MB of NUL bytes named like a summary is one rejected row (raw cut to a KiB), holding the file's bytes
+    once (the hash and the key need them) but never decoding or copying the line whole."""
+    folder = tmp_path / "knowledge" / "optimize"
+    folder.mkdir(parents=True)
+    with (folder / "optimization_summary_20251028.txt").open("wb") as fh:
+        fh.truncate(200 * MIB)
+    report, peak, seconds = _export(tmp_path)
+    assert [] == report["written"]  # the only row is rejected: more than max_reject_fraction
+    [failed] = report["failed"]
+    assert f"line longer than max_line_bytes ({LIMIT:,} bytes): {200 * MIB:,} bytes" in str(failed["error"])
+    assert peak < baseline_mib + 200 + MEMORY_MARGIN_MIB, (peak, baseline_mib)
+    assert seconds < 15, seconds
+
+
 def test_a_line_within_the_limit_is_converted(tmp_path: Path, run_cli: RunCli) -> None:
     """A CSV line just under `max_line_bytes` is read as usual (the limit is not a guess of the file's size)."""
     path = _daily(tmp_path)

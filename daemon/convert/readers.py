@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-import io
+import itertools
 import json
 import re
 import secrets
@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from daemon.convert.coerce import ERROR, LINE, RAW, RECORD, RawTable
-from daemon.convert.lines import check_lines, truncated
+from daemon.convert.lines import TRUNCATED_BYTES, check_lines, truncated
 from daemon.errors import UnreadableInput
 from daemon.specs import DatasetSpec
 
@@ -372,35 +372,46 @@ def _summary_line(text: str, last_ts: str | None) -> tuple[dict[str, str | None]
     return values, "line fits no summary grammar (JSON, 'TIMESTAMP EVENT METRIC=NUMBER', 'Label: NUMBER')", None
 
 
-def _summary_lines(text: str) -> Iterator[tuple[int, str]]:
-    for line_no, line in enumerate(io.StringIO(text, newline=""), start=1):
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            yield line_no, stripped
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
-def _too_long(line: str, limit: int | None) -> int | None:
-    """The line's size in bytes when it is over `limit`, else None."""
-    if limit is None or len(line) * 4 <= limit:
-        return None
-    size = len(line.encode("utf-8", "surrogateescape"))
-    return size if size > limit else None
+def _summary_lines(data: bytes, limit: int | None) -> Iterator[tuple[int, str, int | None]]:
+    """(line number, text, None) for each line that is not blank or a `#` comment, decoded one by one (a
+    byte that is not UTF-8 becomes a lone surrogate, see `undecodable`); a line over `limit` bytes comes as
+    (number, its first KiB, its size), never copied or decoded whole."""
+    start = 0
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        data = decode(data).encode("utf-8", "surrogatepass")
+    elif data.startswith(codecs.BOM_UTF8):
+        start = len(codecs.BOM_UTF8)
+    spans = ((m.start(), m.end()) for m in _LINE_END.finditer(data, start))
+    at = start
+    for line_no, (stop, after) in enumerate(itertools.chain(spans, [(len(data), len(data))]), start=1):
+        if stop == at == len(data):
+            break  # the file ended with a line end
+        size = stop - at
+        if limit is not None and size > limit:
+            yield line_no, data[at : at + TRUNCATED_BYTES].decode("utf-8", "surrogateescape"), size
+        else:
+            text = data[at:stop].decode("utf-8", "surrogateescape").strip()
+            if text and not text.startswith("#"):
+                yield line_no, text, None
+        at = after
 
 
 def read_summary(data: bytes, spec: DatasetSpec, *, max_line_bytes: int | None = None) -> RawTable:
     """Read an optimization summary: one event per line in one of three grammars.
 
-    Linear in the file's size; a line longer than `max_line_bytes` is a rejected row whose raw is cut.
+    Line by line and linear in the file's size; a line longer than `max_line_bytes` is a rejected row whose
+    raw keeps its first KiB (the line is never copied whole).
     """
-    text = decode(data, lenient=True)
     columns: dict[str, list[str | None]] = {c.name: [] for c in spec.input_columns}
     book = empty_bookkeeping()
     last_ts: str | None = None
-    for record_no, (line_no, line) in enumerate(_summary_lines(text), start=1):
+    for record_no, (line_no, line, size) in enumerate(_summary_lines(data, max_line_bytes), start=1):
         bad = undecodable(line)
         values: dict[str, str | None] = {}
         error: str | None = None
-        size = _too_long(line, max_line_bytes)
         if size is not None:
             raw = truncated(line if bad is None else bad[0], size)
             error = f"line longer than max_line_bytes ({max_line_bytes:,} bytes): {size:,} bytes"
@@ -421,8 +432,8 @@ def read_summary(data: bytes, spec: DatasetSpec, *, max_line_bytes: int | None =
 
 def first_summary_timestamp(data: bytes, max_line_bytes: int | None = None) -> str | None:
     """The timestamp text of a summary's first timestamped line (for its key), if any."""
-    for _, line in _summary_lines(decode(data, lenient=True)):
-        if undecodable(line) is not None or _too_long(line, max_line_bytes) is not None:
+    for _, line, size in _summary_lines(data, max_line_bytes):
+        if undecodable(line) is not None or size is not None:
             continue
         _, _, ts = _summary_line(line, None)
         if ts:
