@@ -5,6 +5,7 @@
     ├── InputError                an input file cannot be used at all (never retried)
     │   ├── BadInputName          the file name carries an impossible date or week
     │   ├── UnreadableInput       not CSV / not JSON / wrong encoding / truncated
+    │   │   └── LineTooLong       a line longer than max_line_bytes (found before the file is read whole)
     │   ├── SchemaMismatch        a required column is missing or duplicated
     │   └── TooManyRejects        more than max_reject_fraction of the rows were rejected
     ├── TransientIOError          an OS-level failure that may succeed on retry
@@ -46,6 +47,10 @@ class BadInputName(InputError):
 
 class UnreadableInput(InputError):
     """The input is not parseable as its kind (encoding, syntax, truncation, shape)."""
+
+
+class LineTooLong(UnreadableInput):
+    """A line is longer than `max_line_bytes`: the file fails before any reader holds that line whole."""
 
 
 class SchemaMismatch(InputError):

@@ -64,6 +64,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     compression_level: Annotated[int, Meta(ge=0, le=22)] | Literal["auto"] = "auto"
     row_group_size: Annotated[int, Meta(ge=1, le=10_000_000)] = 100_000
     max_reject_fraction: Annotated[float, Meta(ge=0, le=1)] = 0.5
+    # a longer line is a rejected row or a failed file (README, "Limits")
+    max_line_bytes: Annotated[int, Meta(ge=1024, le=2**31 - 1)] = 4 * 1024 * 1024
     # daemon
     settle_seconds: Annotated[float, Meta(ge=0, le=DAY)] = 2.0
     sweep_time: str = "05:00"
@@ -177,6 +179,7 @@ LIVE: frozenset[str] = frozenset(
         "compression_level",
         "row_group_size",
         "max_reject_fraction",
+        "max_line_bytes",
         "settle_seconds",
         "sweep_time",
         "misfire_grace_seconds",

@@ -47,6 +47,7 @@ def _quote(text: str) -> str:
 # a month 01-09 exists, BIGINT when only 10-12 do), so `WHERE month = 1` would work on one root and fail on another.
 HIVE = "hive_partitioning = true, hive_types = {'year': INTEGER, 'month': INTEGER}"
 PARTITION_COLUMNS = ("year", "month")
+FOLDERS = (*(spec.name for spec in DATASETS), "_rejects")  # every dataset folder, the rejects' too
 HIVE_WITH_HOST = "hive_partitioning = true, hive_types = {'host': VARCHAR, 'year': INTEGER, 'month': INTEGER}"
 
 
@@ -57,23 +58,26 @@ def _empty_select(columns: tuple[Column, ...], hosts: bool = False) -> str:
     return f"SELECT {cols}{host}, {keys} WHERE false"
 
 
-def _views(
-    base: str, present: set[str] | None, files: dict[str, list[str]] | None = None, hosts: bool = False
-) -> list[str]:
-    """CREATE VIEW statements; datasets listed as absent get a typed empty view instead of failing; `files`
-    names the exact files of a folder instead of its glob (`validate` leaves out the unreadable ones). With
-    `hosts`, every view also has a `host` column from the `host=<name>` level."""
+def _views(base: str, files: dict[str, list[str]] | None = None, hosts: bool = False) -> list[str]:
+    """CREATE VIEW statements, over `base/<dataset>/**/*.parquet` when `files` is None (the SQL file for the
+    duckdb CLI), else over the files listed (a dataset without files gets a typed empty view instead of
+    failing; `validate` leaves out the unreadable ones). With `hosts`, every view also has a `host` column
+    from the `host=<name>` level.
+
+    DuckDB reads `[`, `*`, `?` in a pattern as glob syntax, so a root named `ops [prod]` matches nothing;
+    a listed file is taken as the path it is.
+    """
     statements = []
     targets = [(spec.view, spec.name, spec.columns) for spec in DATASETS]
     targets.append((REJECTS_VIEW, "_rejects", REJECTS_COLUMNS))
     hive = HIVE_WITH_HOST if hosts else HIVE
     for view, folder, columns in targets:
-        if files is not None and folder in files:
-            listed = files[folder]
-            source = "[" + ", ".join(_quote(f) for f in listed) + "]" if listed else None
+        if files is None:
+            source: str | None = _quote(f"{base}/{folder}/**/*.parquet")
         else:
-            source = _quote(f"{base}/{folder}/**/*.parquet")
-        if source is None or (present is not None and folder not in present):
+            listed = files.get(folder, [])
+            source = "[" + ", ".join(_quote(f) for f in listed) + "]" if listed else None
+        if source is None:
             body = _empty_select(columns, hosts)
         else:
             body = f"SELECT * FROM read_parquet({source}, {hive}, union_by_name = true)"
@@ -122,10 +126,6 @@ def dataset(settings: Settings) -> Dataset:
     return Dataset(target.url, fs)
 
 
-def _present(data: Dataset) -> set[str]:
-    return {folder for folder in [spec.name for spec in DATASETS] + ["_rejects"] if data.files(folder)}
-
-
 def connect(settings: Settings, files: dict[str, list[str]] | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the views and macros defined (over `files` where given)."""
     con = duckdb.connect()
@@ -134,7 +134,8 @@ def connect(settings: Settings, files: dict[str, list[str]] | None = None) -> du
         con.register_filesystem(data.fs)
     # relative paths in a query (read_parquet('knowledge/...')) mean the root's files, wherever one runs it from
     con.execute(f"SET file_search_path = {_quote(str(settings.root))}")
-    for statement in _views(data.base, _present(data), files, hosts=bool(settings.fleet_host)):
+    listed = files if files is not None else {folder: data.files(folder) for folder in FOLDERS}
+    for statement in _views(data.base, listed, hosts=bool(settings.fleet_host)):
         con.execute(statement)
     con.execute(MACROS)
     return con

@@ -85,6 +85,48 @@ def timestamp_expr(raw: pl.Expr, source_timezone: str) -> pl.Expr:
     )
 
 
+_NAMED_DOUBLE = r"(?i)^[+-]?(?:nan|inf|infinity)$"  # what a producer writes for a DOUBLE that is not a number
+
+
+def finite_double(text: pl.Expr) -> pl.Expr:
+    """Text as the nearest DOUBLE; NULL when it overflows (`1e400` is not infinity), but `nan`, `inf` and
+    `infinity` (any case, signed) are the values they name."""
+    value = text.cast(pl.Float64, strict=False)
+    return pl.when(value.is_infinite() & ~text.str.contains(_NAMED_DOUBLE)).then(None).otherwise(value)
+
+
+_DECIMAL = r"^([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$"
+_ZEROS = "0" * 19  # a BIGINT has at most 19 digits
+
+
+def exact_integer(text: pl.Expr) -> pl.Expr:
+    """The BIGINT a decimal text denotes exactly (`12`, `12.0`, `1.5e3`), NULL when it has a fraction or does
+    not fit: in digits, never through a float (which turns 9007199254740993.0 into ...992)."""
+    parts = text.str.extract_groups(_DECIMAL)
+    sign, whole, fraction = parts.struct[0], parts.struct[1], parts.struct[2].fill_null("")
+    exponent = parts.struct[3].fill_null("0").cast(pl.Int64, strict=False)
+    digits = pl.concat_str([whole, fraction]).str.strip_chars_start("0")
+    shift = exponent - fraction.str.len_chars().cast(pl.Int64)  # value = digits * 10**shift
+    length = digits.str.len_chars().cast(pl.Int64)
+    kept = length + shift.clip(upper_bound=0)  # digits left of the point when shift < 0
+    widened = pl.concat_str([digits, pl.lit(_ZEROS).str.slice(0, shift.clip(0, 19))])
+    integral = pl.when(shift >= 0).then(widened).otherwise(digits.str.slice(0, kept.clip(lower_bound=0)))
+    has_fraction = (shift < 0) & ((kept < 0) | ~digits.str.slice(kept.clip(lower_bound=0)).str.contains("^0*$"))
+    text_ok = (pl.concat_str([whole, fraction]).str.len_chars() > 0) & exponent.is_not_null()
+    as_int = pl.concat_str([sign, integral]).cast(pl.Int64, strict=False)
+    return (
+        pl.when(~text_ok)
+        .then(None)
+        .when(digits == "")
+        .then(pl.lit(0, dtype=pl.Int64))
+        .when(has_fraction)
+        .then(None)
+        .when((shift >= 0) & (length + shift > 19))
+        .then(None)
+        .otherwise(as_int)
+    )
+
+
 def typed_expr(column: Column, source_timezone: str, *, decimal_comma: bool = False) -> pl.Expr:
     """The expression that types one raw String column to its schema type (NULL when it cannot)."""
     raw = pl.col(column.name)
@@ -95,11 +137,9 @@ def typed_expr(column: Column, source_timezone: str, *, decimal_comma: bool = Fa
         case "DOUBLE":
             if decimal_comma:
                 stripped = stripped.str.replace(r"^([+-]?[0-9]*),([0-9]+)$", "${1}.${2}")
-            expr = stripped.cast(pl.Float64, strict=False)
+            expr = finite_double(stripped)
         case "BIGINT":
-            as_float = stripped.cast(pl.Float64, strict=False)
-            integral = pl.when(as_float == as_float.floor()).then(as_float.cast(pl.Int64, strict=False))
-            expr = pl.coalesce(stripped.cast(pl.Int64, strict=False), integral)
+            expr = exact_integer(stripped)
         case "BOOLEAN":
             lower = stripped.str.to_lowercase()
             expr = pl.when(lower.is_in(_TRUE)).then(True).when(lower.is_in(_FALSE)).then(False).otherwise(None)
@@ -212,11 +252,17 @@ def local_date(utc: pl.Expr, timezone: str) -> pl.Expr:
     return utc.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date()
 
 
+def _finite_doubles(raw: pl.Series) -> pl.Series:
+    out = raw.cast(pl.Float64, strict=False)
+    infinite = out.is_infinite()
+    return out.scatter(infinite.arg_true(), None) if infinite.any() else out
+
+
 def _fast_pass(column: Column) -> Callable[[pl.Series], pl.Series]:
     """The cheap first pass for a column type: exact spellings only, no stripping, no alternatives."""
     match column.type:
-        case "DOUBLE":
-            return lambda s: s.cast(pl.Float64, strict=False)
+        case "DOUBLE":  # an infinity is left to the general pass: an overflow or a named one
+            return _finite_doubles
         case "BIGINT":
             return lambda s: s.cast(pl.Int64, strict=False)
         case "BOOLEAN":

@@ -36,7 +36,7 @@ from daemon.convert.source import (
     read_source,
 )
 from daemon.convert.writer import clean_temporaries, json_columns, publish, write_atomic
-from daemon.errors import ExporterError, InputError, SourceChanged, TooManyRejects, TransientIOError
+from daemon.errors import ExporterError, InputError, LineTooLong, SourceChanged, TooManyRejects, TransientIOError
 from daemon.logconfig import get_logger
 from daemon.settings import Settings
 from daemon.state.database import State, now_utc
@@ -131,8 +131,8 @@ class Exporter:
             # A CSV is streamed from its path in several passes after it was hashed: whatever went wrong
             # (a vanished file, half a header, a polars error) is the change's doing when the file changed
             # meanwhile, so it is a SourceChanged and retried, never recorded as a fault of the content.
-            if isinstance(exc, SourceChanged) or (cancel is not None and cancel.is_set()):
-                raise
+            if isinstance(exc, SourceChanged | LineTooLong) or (cancel is not None and cancel.is_set()):
+                raise  # LineTooLong: found in the first bytes read, no need to wait for the whole file's digest
             if isinstance(src, StreamedSource):
                 src.check()  # the hash's own read failing (permission, a vanished file) says more than `exc`
             if changed_since(item.path, src):
@@ -174,7 +174,7 @@ class Exporter:
             )
         else:
             assert src.data is not None
-            table = readers.read(src.data, spec)
+            table = readers.read(src.data, spec, max_line_bytes=self.settings.max_line_bytes)
             coerced = coerce(table, spec, self.settings.timezone, self.settings.source_timezone)
             converted = Converted(
                 spec.reader, coerced.rows_in, coerced.good.height, coerced.bad, table.extra_columns, good=coerced.good

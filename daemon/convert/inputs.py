@@ -180,7 +180,7 @@ def key_from_content(item: InputFile, data: bytes, settings: Settings) -> Key:
     tz = zone(settings.timezone)
     source_tz = zone(settings.source_timezone)
     if item.spec.reader == "index_advisor":
-        text = readers.index_advisor_timestamp(data)
+        text = readers.index_advisor_timestamp(data, settings.max_line_bytes)
         if text is None:
             raise UnreadableInput("report has no 'timestamp' to date it by")
         instant = readers.parse_instant(text, source_tz)
@@ -188,7 +188,7 @@ def key_from_content(item: InputFile, data: bytes, settings: Settings) -> Key:
             raise UnreadableInput(f"report timestamp '{text[:40]}' is not ISO 8601")
         day = local_date(instant, tz)
     else:
-        text = readers.first_summary_timestamp(data)
+        text = readers.first_summary_timestamp(data, settings.max_line_bytes)
         instant = readers.parse_instant(text, source_tz) if text else None
         if instant is None:
             mtime = dt.datetime.fromtimestamp(item.path.stat().st_mtime, dt.UTC)

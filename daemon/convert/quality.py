@@ -117,7 +117,7 @@ def measure(
     started = time.perf_counter()
     types = {c.name: c.type for c in spec.columns}
     rows, stats = column_stats(path)
-    lazy = pl.scan_parquet(path, hive_partitioning=False)
+    lazy = pl.scan_parquet(path, hive_partitioning=False, glob=False)
     scanned: list[str] = []
 
     def scan(expr: pl.Expr, check: str) -> int:

@@ -20,6 +20,7 @@ from daemon.convert.csv.fast import stream_fast
 from daemon.convert.csv.head import csv_head
 from daemon.convert.csv.records import read_csv_records
 from daemon.convert.csv.streamed import Metadata, Streamed
+from daemon.convert.lines import check_lines
 from daemon.convert.outcome import Converted
 from daemon.settings import Settings
 from daemon.specs import DatasetSpec
@@ -43,6 +44,7 @@ def convert_csv(
     fast path. `load` gives the source's bytes, checked against its hash, for the csv-module reader
     (default: read the file). Streamed outputs come back as a temporary file for the caller to publish.
     """
+    check_lines(path, settings.max_line_bytes)  # before any reader holds a line whole (see `lines`)
     head = csv_head(path, spec)
     if head is not None:
         if write and separators is not None:

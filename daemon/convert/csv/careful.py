@@ -80,6 +80,7 @@ def _lines(source: Path | bytes) -> pl.LazyFrame:
         schema={"line": pl.String},
         encoding="utf8",
         row_index_name="__n",
+        glob=False,  # a path, never a pattern: a root may be named `ops [prod]`
     )
 
 
@@ -130,6 +131,7 @@ def scan_csv(source: Path | bytes, spec: DatasetSpec, head: CsvHead | None = Non
         encoding="utf8",
         new_columns=[f"__col{i}" for i in range(width)],
         row_index_name="__i",
+        glob=False,
     )
     line_no = (pl.col("__i") + 2).cast(pl.Int64)
     found = line_no.replace_strict(ragged["n"], ragged["fields"], default=None, return_dtype=pl.Int64)
@@ -215,7 +217,7 @@ def stream_csv(
             ],
             engine="streaming",
         )
-        rejected = pl.read_parquet(tmp_bad)
+        rejected = pl.read_parquet(tmp_bad, glob=False)
         result = _checked(scan, tmp, counter.rows, rejected)
         if result is None:
             return None

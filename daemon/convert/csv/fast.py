@@ -7,6 +7,7 @@ the careful path, which gives the same rows for a clean file (tests/test_fast_pa
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,6 +93,7 @@ def stream_fast(
         empty_string_is_null=False,
         truncate_ragged_lines=False,
         encoding="utf8",
+        glob=False,  # a path, never a pattern: a root may be named `ops [prod]`
     )
     ts_col = f"__col{head.header.positions['timestamp']}"
     extra = [pl.col(f"__col{i}") for i in range(head.width) if i not in positions]
@@ -139,6 +141,8 @@ def stream_fast(
         times = stats.get("timestamp", [])
         if written == 0 or written != records() or any(c.null_count != 0 for c in times):
             return None
+        if _infinite(stats, spec):
+            return None  # `1e400` or `inf`: the careful path tells an overflow from a named infinity
         if offset is not None and _steady_over(times, settings.timezone) != offset:
             return None  # the zone's offset changes within the file's span: the careful path converts each row
         if not sorted_by_timestamp(tmp, written):
@@ -192,6 +196,13 @@ def _timestamps(
         return parse_timestamps(texts, source_timezone)
 
     return raw.map_batches(typed, return_dtype=pl.Datetime("us"), is_elementwise=True), first
+
+
+def _infinite(stats: dict[str, list[ColumnStats]], spec: DatasetSpec) -> bool:
+    """Whether a written DOUBLE column holds an infinity (polars' reader reads an overflow as one)."""
+    doubles = [c.name for c in spec.input_columns if c.type == "DOUBLE"]
+    bounds = [v for name in doubles for c in stats.get(name, []) for v in (c.min, c.max)]
+    return any(isinstance(v, float) and math.isinf(v) for v in bounds)
 
 
 def _steady_over(times: list[ColumnStats], timezone: str) -> dt.timedelta | None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from daemon.convert.coerce import ERROR, LINE, RAW, RECORD, RawTable
 from daemon.convert.csv.head import check_header, sniff_delimiter
-from daemon.convert.readers import decode, empty_bookkeeping, frame_of
+from daemon.convert.readers import decode, empty_bookkeeping, frame_of, undecodable
 from daemon.errors import UnreadableInput
 from daemon.specs import DatasetSpec
 
@@ -56,15 +56,18 @@ def _records(text: str, delimiter: str | None = None) -> Iterator[tuple[int, str
 
 def read_csv_records(data: bytes, spec: DatasetSpec) -> RawTable:
     """The csv-module reader: any file the polars path declines, record by record."""
-    text = decode(data)
+    text = decode(data, lenient=True)  # a record with bytes that are not UTF-8 is rejected, not the file
     delimiter = sniff_delimiter(text)
     records = _records(text, delimiter)
     try:
-        header_line, _, header_fields = next(records)
+        header_line, header_raw, header_fields = next(records)
     except StopIteration:
         raise UnreadableInput("empty file: no header row") from None
     if header_fields and header_fields[0] == "\x00csv-error":
         raise UnreadableInput(f"unreadable header (line {header_line}): {header_fields[1]}")
+    bad_header = undecodable(header_raw)
+    if bad_header is not None:
+        raise UnreadableInput(f"header (line {header_line}) {bad_header[1]}")
     header = check_header(header_fields, spec)
     width = header.width
     columns: dict[str, list[str | None]] = {name: [] for name in header.positions}
@@ -72,10 +75,13 @@ def read_csv_records(data: bytes, spec: DatasetSpec) -> RawTable:
     for record_no, (line, raw, fields) in enumerate(records, start=1):
         book[LINE].append(line)
         book[RECORD].append(record_no)
-        book[RAW].append(raw)
+        bad = undecodable(raw)
+        book[RAW].append(raw if bad is None else bad[0])
         malformed = bool(fields) and fields[0] == "\x00csv-error"
-        ok = not malformed and len(fields) == width
-        if malformed:
+        ok = bad is None and not malformed and len(fields) == width
+        if bad is not None:
+            book[ERROR].append(bad[1])
+        elif malformed:
             book[ERROR].append(f"malformed CSV: {fields[1]}")
         elif not ok and "\n" in raw and raw.count('"') % 2:
             end = line + raw.count("\n")

@@ -61,7 +61,7 @@ def sorted_by_timestamp(path: Path, rows: int, batch_rows: int = 1_000_000) -> b
     """
     last: int | None = None
     nulls_seen = False
-    scan = pl.scan_parquet(path)
+    scan = pl.scan_parquet(path, glob=False)
     for _, batch in in_slices(scan.select(pl.col("timestamp").cast(pl.Int64)), rows, batch_rows):
         times = batch["timestamp"]
         if times.len() == 0:
@@ -82,7 +82,7 @@ def sort_by_timestamp(tmp: Path, settings: Settings, metadata: Mapping[str, str]
     kv = {META_PREFIX + k: v for k, v in metadata.items()}
     sorted_tmp = tmp.with_name(tmp.name + "-sorted")
     try:
-        pl.scan_parquet(tmp).sort("timestamp", maintain_order=True, nulls_last=True).sink_parquet(
+        pl.scan_parquet(tmp, glob=False).sort("timestamp", maintain_order=True, nulls_last=True).sink_parquet(
             sorted_tmp,
             metadata=kv,
             **parquet_options(settings, source_bytes),
