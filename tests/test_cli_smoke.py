@@ -87,13 +87,19 @@ def test_dry_run_with_a_failing_input_and_an_existing_state(
 def test_unexpected_error_is_one_line_not_a_traceback(
     root: Path, write_daily: WriteCsv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An error nobody planned for (here: g/logs is a file) ends as one line on stderr and exit 1."""
+    """An error nobody planned for (here: a bug raising inside the export command) ends as one line on stderr
+    and exit 1."""
+    import daemon.cli.commands
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
     monkeypatch.delenv("PARQUET_EXPORTER_DEBUG", raising=False)
+    monkeypatch.setattr(daemon.cli.commands, "likely_csv_sources", boom)
     write_daily("20251028")
-    (root / "g" / "logs").write_text("not a folder")
     assert 1 == main(["export", "--root", str(root)])
     err = capsys.readouterr().err
-    assert err.startswith("error: internal error: ")
+    assert err.startswith("error: internal error: RuntimeError: boom")
     assert 1 == len(err.strip().splitlines())
 
 

@@ -140,10 +140,11 @@ def test_config_works_before_or_after_the_command_name(
 def test_group_level_root_and_config_work_for_every_command(
     root: Path, run_cli: RunCli, env: pytest.MonkeyPatch
 ) -> None:
-    """`--config F status` before the command name applies to status (its next sweep follows the file)."""
+    """`--config F status` before the command name applies to status (its next sweep follows the file; exit 3:
+    no daemon runs on this root)."""
     config = write(root / "c.toml", 'sweep_time = "07:15"\n')
     result = run_cli("--root", root, "--config", config, "status", "--json")
-    assert (0, "07:15:00") == (result.code, result.json()["next_sweep"][11:19])
+    assert (3, "07:15:00") == (result.code, result.json()["next_sweep"][11:19])
 
 
 def test_json_output_lists_problems_and_exits_2(root: Path, run_cli: RunCli, env: pytest.MonkeyPatch) -> None:

@@ -136,6 +136,8 @@ EXPECTED_FAMILIES = {
     "parquet_exporter_freshness_seconds": ("histogram", ("dataset",)),
     "parquet_exporter_last_success_timestamp_seconds": ("gauge", ("dataset",)),
     "parquet_exporter_failing_inputs": ("gauge", ()),
+    "parquet_exporter_pending_uploads": ("gauge", ()),
+    "parquet_exporter_oldest_pending_seconds": ("gauge", ()),
     "parquet_exporter_sweep_duration_seconds": ("histogram", ()),
     "parquet_exporter_last_sweep_timestamp_seconds": ("gauge", ()),
     "parquet_exporter_storage_bytes": ("gauge", ("dataset",)),

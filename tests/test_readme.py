@@ -23,8 +23,6 @@ NOT_RUN = {
     "./scripts/bench": "a benchmark of several minutes",
     "./scripts/bench --rows 1000000,5000000": "a benchmark of several minutes",
     "./scripts/bench --only convert --rows 5000000 --repeat 5": "a benchmark of several minutes",
-    "scripts/install-launchd --root ~/ops": "loads a launchd job (macOS; tests/test_launchd.py renders and lints it)",
-    "scripts/install-launchd --uninstall": "unloads a launchd job (macOS)",
 }
 SHELL_SETUP = 'export PATH="$PWD/.venv/bin:$PATH"'
 
