@@ -18,7 +18,7 @@ from pathlib import Path
 
 from daemon import __version__
 from daemon.convert.exporter import Exporter, Outcome
-from daemon.convert.inputs import InputFile, classify, discover
+from daemon.convert.inputs import InputFile, broken_link, classify, discover
 from daemon.convert.ledger import Ledger
 from daemon.convert.writer import clean_temporaries
 from daemon.logconfig import get_logger
@@ -198,7 +198,7 @@ class Service:
             return
         ready, vanished = self.settler.poll()
         for path in vanished:
-            self._deleted(path)
+            self._vanished(path)
         for path in ready:
             if self.stop_event.is_set():
                 break
@@ -236,6 +236,15 @@ class Service:
             self._deleted(path)
         else:
             self.settler.touch(path)
+
+    def _vanished(self, path: Path) -> None:
+        """A settling path that cannot be stat'ed: deleted, or a symbolic link that leads nowhere (that input's
+        failure, with the reason, rather than a `source.deleted`)."""
+        item = classify(path, self.settings)
+        if item is not None and broken_link(path) is not None:
+            self.convert(item)
+        else:
+            self._deleted(path)
 
     def _deleted(self, path: Path) -> None:
         self.counters.deleted_sources += 1
