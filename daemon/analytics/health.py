@@ -92,7 +92,10 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
             files = len(outputs)
             rows = sum(o.rows_written for o in outputs)
             reductions = [1 - o.parquet_bytes / o.source_bytes for o in outputs if o.source_bytes]
-            failures = [{"source": f.source, "error": f.error, "since": f.updated_at} for f in state.failures()]
+            failures = [
+                {"source": f.source, "error": f.error, "since": f.updated_at, "status": f.status}
+                for f in state.failures()
+            ]
             recent = state.runs(10)
             quality = [quality_entry(row) for row in state.quality(10, latest_per_output=True)]
             week = state.runs(100_000)

@@ -407,7 +407,10 @@ def status(settings: Settings, as_json: bool) -> int:
     )
     click.echo(f"failures:      {len(facts.failures)}")
     for failure in facts.failures:
-        click.echo(f"  ✗ {failure['source']}: {failure['error']}")
+        if failure.get("status") == "abandoned":
+            click.echo(f"  ↻ {failure['source']}: abandoned ({failure['error']}); converted again at the next start")
+        else:
+            click.echo(f"  ✗ {failure['source']}: {failure['error']}")
     click.echo("last exports:")
     for r in facts.recent:
         detail = f"{r['rows_written']} rows" if r["outcome"] == "written" else (r["error"] or "")

@@ -172,7 +172,10 @@ class State:
         )
 
     def failures(self) -> list[SourceRecord]:
-        rows = self._rows(f"SELECT {_cols(SourceRecord)} FROM sources WHERE status = 'failed' ORDER BY source")
+        """The sources whose last conversion failed or was abandoned (status 'failed' or 'abandoned')."""
+        rows = self._rows(
+            f"SELECT {_cols(SourceRecord)} FROM sources WHERE status IN ('failed', 'abandoned') ORDER BY source"
+        )
         return [SourceRecord(*row) for row in rows]
 
     # runs --------------------------------------------------------------------------------------
