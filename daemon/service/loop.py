@@ -29,13 +29,14 @@ from daemon.service.watcher import EventKind, EventSource, Settler, WatchdogSour
 from daemon.settings import Settings
 from daemon.state.database import State, now_utc
 from daemon.state.heartbeat import write_heartbeat
-from daemon.state.locks import daemon_lock, export_lock_nowait
+from daemon.state.locks import DaemonLock, daemon_lock, export_lock_nowait
 
 log = get_logger()
 
 LOOP_STEP_SECONDS = 0.05
 IDLE_WAIT_SECONDS = 0.5
 ERROR_PAUSE_SECONDS = 1.0
+STATE_CHECK_SECONDS = 2.0  # how often the daemon checks that its state file is still in place (one stat)
 HEALTH_CHECK_SECONDS = 60.0  # how often the daemon re-judges its health for alerts (and after every sweep)
 
 
@@ -106,6 +107,8 @@ class Service:
         self.attempts: Attempts | None = None
         self._next_heartbeat = 0.0
         self.alerter = Alerter.from_settings(settings)
+        self.lock: DaemonLock | None = None
+        self._next_state_check = 0.0
         self.health_level: int | None = None  # the last judged level; the first judgement is the baseline
         self._next_health = 0.0
 
@@ -125,7 +128,9 @@ class Service:
     def run(self, *, once: bool = False) -> Counters:
         """Run until stopped (or, with `once`, until the start-up sweep is done)."""
         settings = self.settings
-        with daemon_lock(settings.state_path), State(settings.state_file) as state:
+        # The root's lock holds while the state folder is deleted and recreated (see `_check_state`).
+        with daemon_lock(settings.state_path, anchor=settings.root) as lock, State(settings.state_file) as state:
+            self.lock = lock
             self.ledger = Ledger(settings, state)
             self.attempts = Attempts(
                 settings,
@@ -207,6 +212,7 @@ class Service:
             if item is not None and path.is_file():
                 self.convert(item)
         self._run_deferred()
+        self._check_state()
         if self.alerter is not None and self.clock() >= self._next_health:
             self.check_health()
         alive = getattr(self.source, "alive", None)
@@ -215,6 +221,22 @@ class Service:
             self.source.stop()
             self.source.start(self.notify)
             self.sweep("watch-error")
+
+    def _check_state(self) -> None:
+        """Every few seconds: when the state file was deleted or replaced under us (`rm -rf` of the state
+        folder), recreate the folder, relock the pid file and reopen the state (refilled from the footers)."""
+        now = self.clock()
+        if now < self._next_state_check or self.ledger is None or self.ledger.state is None:
+            return
+        self._next_state_check = now + STATE_CHECK_SECONDS
+        state = self.ledger.state
+        if not state.lost():
+            return
+        log.warning("state.lost", state=str(state.path), detail="the state file is gone or replaced; recreating it")
+        if self.lock is not None:
+            self.lock.renew()
+        state.reopen()
+        self._heartbeat(force=True)
 
     def _handle(self, kind: str, path: Path | None) -> None:
         if kind == "stop":
