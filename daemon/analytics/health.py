@@ -64,6 +64,7 @@ class Facts:
     recent: list[dict[str, Any]] = field(default_factory=list)
     quality: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, Any] = field(default_factory=dict)
+    watch: dict[str, Any] = field(default_factory=dict)  # the running daemon's watched folders (heartbeat)
 
 
 def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
@@ -127,6 +128,7 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
         recent=recent,
         quality=quality,
         counters=beat.get("counters") if isinstance(beat.get("counters"), dict) else {},  # type: ignore[arg-type]
+        watch=beat.get("watch") if up and isinstance(beat.get("watch"), dict) else {},  # type: ignore[arg-type]
     )
 
 
@@ -154,6 +156,11 @@ def judge(facts: Facts, storage_alert_gb: float) -> tuple[int, list[str]]:
     if not facts.daemon_up:
         age = "no heartbeat" if facts.heartbeat_age is None else f"heartbeat {facts.heartbeat_age:.0f} s old"
         raise_to(CRITICAL, f"daemon not running ({age})")
+    for folder, watch in sorted(facts.watch.items()):
+        if isinstance(watch, dict) and watch.get("state") == "lost":
+            raise_to(
+                WARNING, f"watch lost: {folder} ({watch.get('reason') or 'folder gone'} since {watch.get('since')})"
+            )
     if not facts.yesterday_present:
         raise_to(WARNING, f"yesterday's daily export ({facts.yesterday}) is missing")
     if facts.failures_24h:

@@ -397,6 +397,12 @@ def status(settings: Settings, as_json: bool) -> int:
         return 0
     up = f"up (pid {facts.pid})" if facts.daemon_up else "down"
     click.echo(f"daemon:        {up}")
+    if facts.watch:
+        watched = ", ".join(
+            f"{folder} {w.get('state')}" + (f" ({w.get('reason')} since {w.get('since')})" if w.get("reason") else "")
+            for folder, w in sorted(facts.watch.items())
+        )
+        click.echo(f"watching:      {watched}")
     click.echo(f"next sweep:    {facts.next_sweep}")
     click.echo(f"last sweep:    {facts.last_sweep or '-'}")
     reduction = f"{facts.mean_reduction:.1f}%" if facts.mean_reduction is not None else "-"

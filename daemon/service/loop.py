@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from daemon import __version__
+from daemon import __version__, logconfig
 from daemon.convert.exporter import Exporter, Outcome
 from daemon.convert.inputs import InputFile, broken_link, classify, discover
 from daemon.convert.ledger import Ledger
@@ -25,7 +25,7 @@ from daemon.logconfig import get_logger
 from daemon.service.alerts import Alerter, host_label
 from daemon.service.attempt import Attempts
 from daemon.service.scheduler import SweepScheduler
-from daemon.service.watcher import EventKind, EventSource, Settler, WatchdogSource, stat_signature
+from daemon.service.watcher import EventKind, EventSource, Settler, WatchChange, WatchdogSource, stat_signature
 from daemon.settings import Settings
 from daemon.state.database import State, now_utc
 from daemon.state.heartbeat import write_heartbeat
@@ -36,6 +36,7 @@ log = get_logger()
 LOOP_STEP_SECONDS = 0.05
 IDLE_WAIT_SECONDS = 0.5
 ERROR_PAUSE_SECONDS = 1.0
+WATCH_CHECK_SECONDS = 2.0  # how often the daemon checks its watched folders are still the ones watched
 STATE_CHECK_SECONDS = 2.0  # how often the daemon checks that its state file is still in place (one stat)
 HEALTH_CHECK_SECONDS = 60.0  # how often the daemon re-judges its health for alerts (and after every sweep)
 
@@ -108,6 +109,8 @@ class Service:
         self._next_heartbeat = 0.0
         self.alerter = Alerter.from_settings(settings)
         self.lock: DaemonLock | None = None
+        self.watch: dict[str, dict[str, str]] = {}  # folder -> its watch: state, since, reason (heartbeat)
+        self._next_watch_check = 0.0
         self._next_state_check = 0.0
         self.health_level: int | None = None  # the last judged level; the first judgement is the baseline
         self._next_health = 0.0
@@ -163,6 +166,8 @@ class Service:
                     # Watch before the catch-up sweep: a file written while it runs is then not missed
                     # until the next daily sweep (its events wait in the queue; if converted already, skipped).
                     self.source.start(self.notify)
+                    states = getattr(self.source, "states", {})
+                    self.watch = {self._rel(f): {"state": st, "since": now_utc()} for f, st in states.items()}
                 self.sweep("startup")
                 if not once:
                     self.scheduler.start()
@@ -212,7 +217,9 @@ class Service:
             if item is not None and path.is_file():
                 self.convert(item)
         self._run_deferred()
+        self._check_log()
         self._check_state()
+        self._check_watch()
         if self.alerter is not None and self.clock() >= self._next_health:
             self.check_health()
         alive = getattr(self.source, "alive", None)
@@ -221,6 +228,36 @@ class Service:
             self.source.stop()
             self.source.start(self.notify)
             self.sweep("watch-error")
+
+    def _check_watch(self, *, now: bool = False) -> None:
+        """Every few seconds (at once after a "watch" event): a watched folder removed, moved away or replaced
+        is a lost watch (logged, in the heartbeat, `status` and `health`); once it is back it is watched
+        again and swept, so the files written meanwhile are converted."""
+        check = getattr(self.source, "check", None)
+        if check is None or (not now and self.clock() < self._next_watch_check):
+            return
+        self._next_watch_check = self.clock() + WATCH_CHECK_SECONDS
+        changes: list[WatchChange] = check()
+        for change in changes:
+            folder = self._rel(change.folder)
+            if change.change == "lost":
+                log.warning("watch.lost", folder=folder, reason=change.reason, detail="watched again once it is back")
+                self.watch[folder] = {"state": "lost", "since": now_utc(), "reason": change.reason}
+            else:
+                log.info("watch.restored", folder=folder, detail="watching it again; sweeping")
+                self.watch[folder] = {"state": "watching", "since": now_utc()}
+        if changes:
+            self._heartbeat(force=True)
+        if any(change.change == "restored" for change in changes):
+            self.sweep("watch-restored")
+
+    def _check_log(self) -> None:
+        """The log file removed with its folder (`rm -rf g`): reopen it, so the next lines are not lost."""
+        if self.clock() < self._next_state_check or self.settings.log_path.exists():
+            return
+        with contextlib.suppress(OSError):
+            self.settings.log_path.parent.mkdir(parents=True, exist_ok=True)
+            logconfig.reopen()
 
     def _check_state(self) -> None:
         """Every few seconds: when the state file was deleted or replaced under us (`rm -rf` of the state
@@ -243,6 +280,9 @@ class Service:
             return
         if kind.startswith("sweep:"):
             self.sweep(kind.removeprefix("sweep:"), retry_failed=kind == "sweep:scheduled")
+            return
+        if kind == "watch":
+            self._check_watch(now=True)
             return
         if kind == "overflow":
             log.warning("watch.overflow", detail="events were lost; sweeping")
@@ -400,6 +440,7 @@ class Service:
             "last_sweep": self.last_sweep,
             "next_sweep": next_sweep.isoformat() if next_sweep else None,
             "pending": len(self.settler),
+            "watch": self.watch,
             "counters": asdict(self.counters),
         }
         write_heartbeat(self.settings.state_path, document)
