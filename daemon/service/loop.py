@@ -238,6 +238,8 @@ class Service:
             return
         self._next_watch_check = self.clock() + WATCH_CHECK_SECONDS
         changes: list[WatchChange] = check()
+        if changes:
+            self._check_log(now=True)  # `rm -rf g` took the log with the folder: say it in a new log file
         for change in changes:
             folder = self._rel(change.folder)
             if change.change == "lost":
@@ -251,9 +253,9 @@ class Service:
         if any(change.change == "restored" for change in changes):
             self.sweep("watch-restored")
 
-    def _check_log(self) -> None:
+    def _check_log(self, *, now: bool = False) -> None:
         """The log file removed with its folder (`rm -rf g`): reopen it, so the next lines are not lost."""
-        if self.clock() < self._next_state_check or self.settings.log_path.exists():
+        if (not now and self.clock() < self._next_state_check) or self.settings.log_path.exists():
             return
         with contextlib.suppress(OSError):
             self.settings.log_path.parent.mkdir(parents=True, exist_ok=True)

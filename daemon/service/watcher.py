@@ -57,8 +57,9 @@ class WatchdogSource:
 
     inotify watches a folder's inode, not its path: a folder removed and recreated, replaced, or moved
     away is no longer watched, and a moved one's events would still name the old path. So each watch
-    remembers its folder's (st_dev, st_ino); events from a folder that is no longer at its path are
-    dropped, and `check()` (the service calls it every few seconds: one stat per folder) reports folders
+    remembers its folder's (st_dev, st_ino) (and watchdog's event for the folder's own deletion marks it
+    dead: a recreated folder can reuse the inode number); events from a folder that is no longer at its
+    path are dropped, and `check()` (the service calls it every few seconds: one stat per folder) reports folders
     lost and, once they are back, watches them again (a new observer) and reports them restored.
     """
 
@@ -68,6 +69,7 @@ class WatchdogSource:
         self._sink: EventSink | None = None
         self.watched: dict[Path, tuple[int, int] | None] = {}  # folder -> identity it is watched with
         self.states: dict[Path, WatchState] = {}
+        self._dead: set[Path] = set()  # folders whose own deletion watchdog reported (from its thread)
 
     def start(self, sink: EventSink) -> None:
         self._sink = sink
@@ -83,18 +85,20 @@ class WatchdogSource:
 
         assert self._sink is not None
         sink: EventSink = self._sink
+        dead = self._dead
 
         class Handler(FileSystemEventHandler):
             def __init__(self, folder: Path, identity: tuple[int, int]) -> None:
                 self.folder, self.identity = folder, identity
 
             def on_any_event(self, event: FileSystemEvent) -> None:
-                if folder_identity(self.folder) != self.identity:
-                    return  # the folder moved away or was replaced: its events do not name our path
                 if event.is_directory:
                     if event.event_type in ("deleted", "moved") and Path(os.fsdecode(event.src_path)) == self.folder:
+                        dead.add(self.folder)  # its watch is gone, even if a new folder reuses the inode number
                         sink(None, "watch")
                     return
+                if folder_identity(self.folder) != self.identity:
+                    return  # the folder moved away or was replaced: its events do not name our path
                 kind = event.event_type
                 if kind in ("created", "modified", "closed"):
                     sink(Path(os.fsdecode(event.src_path)), "changed")
@@ -122,12 +126,13 @@ class WatchdogSource:
         """Compare each folder with the identity it is watched with; watch again what came back or was replaced."""
         changes: list[WatchChange] = []
         renew = False
+        dead, self._dead = self._dead, set()
         for folder in self.folders:
             now, watched = folder_identity(folder), self.watched.get(folder)
-            if now == watched and self.states.get(folder) == "watching":
+            if now == watched and self.states.get(folder) == "watching" and folder not in dead:
                 continue
             if self.states.get(folder) == "watching":
-                reason = "folder removed or moved away" if now is None else "folder replaced"
+                reason = "folder removed or moved away" if now is None or now == watched else "folder replaced"
                 changes.append(WatchChange(folder, "lost", reason))
                 self.states[folder] = "lost"
             if now is not None:
