@@ -33,7 +33,7 @@ def test_sigterm_mid_conversion_is_retried_by_the_next_run_once(
     """SIGTERM while the daemon converts (a slow conversion): it stops cleanly, the source is recorded
     'abandoned' and `status` says it will be retried; the next `run --once` writes it (1 written)."""
     write_daily("20251028", daily_rows(dt.date(2025, 10, 28), 9))
-    mark = root.parent / "slow.mark"
+    mark = root / "slow.mark"
     daemon = start_daemon(slow_env(mark), ready=False)
     wait_until(mark.exists, 20, "the conversion to be under way")
     assert 0 == daemon.stop(timeout=20)

@@ -360,7 +360,7 @@ def run(settings: Settings, once: bool) -> int:
         backups=settings.log_backups,
         stderr_level="error",
     )
-    service = Service(settings, after_sweep=refresh_after_sweep)
+    service = Service(settings, after_sweep=refresh_after_sweep, worker=True)
 
     def stop(signum: int, _: object) -> None:
         service.request_stop()

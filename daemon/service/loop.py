@@ -26,6 +26,7 @@ from daemon.service.alerts import Alerter, host_label
 from daemon.service.attempt import Attempts
 from daemon.service.scheduler import SweepScheduler
 from daemon.service.watcher import EventKind, EventSource, Settler, WatchChange, WatchdogSource, stat_signature
+from daemon.service.worker import ConversionWorker
 from daemon.settings import Settings
 from daemon.state.database import State, now_utc
 from daemon.state.heartbeat import write_heartbeat
@@ -91,6 +92,7 @@ class Service:
         source: EventSource | None = None,
         clock: Callable[[], float] = time.monotonic,
         after_sweep: Callable[[Settings], None] | None = None,
+        worker: bool = False,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -109,6 +111,7 @@ class Service:
         self._next_heartbeat = 0.0
         self.alerter = Alerter.from_settings(settings)
         self.lock: DaemonLock | None = None
+        self.worker = ConversionWorker(settings) if worker else None  # `run` converts in a killable process
         self.watch: dict[str, dict[str, str]] = {}  # folder -> its watch: state, since, reason (heartbeat)
         self._next_watch_check = 0.0
         self._next_state_check = 0.0
@@ -143,8 +146,11 @@ class Service:
                 clock=self.clock,
                 tick=self._heartbeat,
                 on_retry=self._count_retry,
+                worker=self.worker,
             )
             self._lower_priority()
+            if self.worker is not None:
+                self.worker.start()  # after renicing (it inherits the priority); it loads polars meanwhile
             removed: list[Path] = []
             with export_lock_nowait(settings.state_path) as held:
                 if held:  # no manual export is converting, so every temporary file is a leftover
@@ -173,6 +179,8 @@ class Service:
                     self.scheduler.start()
                     self._loop()
             finally:
+                if self.worker is not None:
+                    self.worker.stop()
                 self.source.stop()
                 self.scheduler.stop()
                 if self.alerter is not None:
