@@ -365,6 +365,12 @@ GB = 1024**3
             ["daemon not running (no heartbeat)", "yesterday's daily export (2025-10-27) is missing"],
         ),
         ({"success_rate_7d": 0.5, "mean_reduction": None, "files": 0}, OK, []),
+        ({"watch": {"g/reports": {"state": "watching", "since": "t0"}}}, OK, []),
+        (
+            {"watch": {"g/reports": {"state": "lost", "since": "t1", "reason": "folder replaced"}}},
+            WARNING,
+            ["watch lost: g/reports (folder replaced since t1)"],
+        ),
     ],
 )
 def test_judge(changes: dict[str, Any], level: int, reasons: list[str]) -> None:
