@@ -70,6 +70,22 @@ def test_random_bytes_over_the_state_are_set_aside_and_nothing_is_rewritten(
     status = run_cli("status", "--json", "--root", root)
     assert 0 == status.code, status.err
     assert 2 == status.json()["files"]
+    assert None is status.json()["state_damaged"]
+
+
+def test_status_and_health_read_a_damaged_state_as_empty_and_say_so(
+    root: Path, write_daily: WriteCsv, run_cli: RunCli
+) -> None:
+    """Before anything sets it aside, `status` reads a damaged state as empty and names the damage, and `health`
+    is at least WARNING with that reason; the file is left as it was."""
+    exported(root, write_daily, run_cli)
+    damaged = scribble(root / STATE / "state.db")
+    status = run_cli("status", "--root", root)
+    assert 0 == status.code, status.err
+    assert "state:         damaged (file is not a database)" in status.out
+    health = run_cli("health", "--root", root)
+    assert "state file damaged (file is not a database)" in health.out
+    assert damaged == (root / STATE / "state.db").read_bytes()
 
 
 def test_damage_in_later_pages_only_is_found_and_the_daemon_starts(

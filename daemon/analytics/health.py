@@ -65,6 +65,7 @@ class Facts:
     quality: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, Any] = field(default_factory=dict)
     watch: dict[str, Any] = field(default_factory=dict)  # the running daemon's watched folders (heartbeat)
+    state_damaged: str | None = None  # why the state file could not be read (read as empty until set aside)
 
 
 def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
@@ -87,8 +88,10 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
     quality: list[dict[str, Any]] = []
     success_rate = None
     failures_24h = 0
+    state_damaged = None
     if state_file.exists():
         with State(state_file, readonly=True) as state:
+            state_damaged = state.damaged
             outputs = state.outputs()
             files = len(outputs)
             rows = sum(o.rows_written for o in outputs)
@@ -128,6 +131,7 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
         recent=recent,
         quality=quality,
         counters=beat.get("counters") if isinstance(beat.get("counters"), dict) else {},  # type: ignore[arg-type]
+        state_damaged=state_damaged,
         watch=beat.get("watch") if up and isinstance(beat.get("watch"), dict) else {},  # type: ignore[arg-type]
     )
 
@@ -156,6 +160,8 @@ def judge(facts: Facts, storage_alert_gb: float) -> tuple[int, list[str]]:
     if not facts.daemon_up:
         age = "no heartbeat" if facts.heartbeat_age is None else f"heartbeat {facts.heartbeat_age:.0f} s old"
         raise_to(CRITICAL, f"daemon not running ({age})")
+    if facts.state_damaged:
+        raise_to(WARNING, f"state file damaged ({facts.state_damaged}): set aside and rebuilt at the next start")
     for folder, watch in sorted(facts.watch.items()):
         if isinstance(watch, dict) and watch.get("state") == "lost":
             raise_to(

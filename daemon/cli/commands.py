@@ -403,6 +403,8 @@ def status(settings: Settings, as_json: bool) -> int:
             for folder, w in sorted(facts.watch.items())
         )
         click.echo(f"watching:      {watched}")
+    if facts.state_damaged:
+        click.echo(f"state:         damaged ({facts.state_damaged}); set aside and rebuilt at the next start")
     click.echo(f"next sweep:    {facts.next_sweep}")
     click.echo(f"last sweep:    {facts.last_sweep or '-'}")
     reduction = f"{facts.mean_reduction:.1f}%" if facts.mean_reduction is not None else "-"
