@@ -2,4 +2,5 @@
 
 from daemon.cli.program import entry
 
-entry()
+if __name__ == "__main__":  # the conversion worker's `spawn` imports this module without running it
+    entry()

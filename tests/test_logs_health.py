@@ -384,6 +384,12 @@ MISSING = DailyExport("query_perf", "2025-10-27", due=True, present=False)
             ["daemon not running (no heartbeat)", "yesterday's daily export (2025-10-27) is missing"],
         ),
         ({"success_7d_pct": 50.0, "totals": Totals()}, OK, []),
+        ({"watch": {"g/reports": {"state": "watching", "since": "t0"}}}, OK, []),
+        (
+            {"watch": {"g/reports": {"state": "lost", "since": "t1", "reason": "folder replaced"}}},
+            WARNING,
+            ["watch lost: g/reports (folder replaced since t1)"],
+        ),
     ],
 )
 def test_judge(changes: dict[str, Any], level: int, reasons: list[str]) -> None:

@@ -594,9 +594,9 @@ def test_abandoned_conversion_is_recorded_once(
         with State(settings.state_file, readonly=True) as state:
             runs = [(r["outcome"], r["error"]) for r in state.runs()]
             record = state.source(rel(settings, path))
-    assert [("failed", "conversion ran past 0.2 s and was abandoned")] == runs
+    assert [("abandoned", "conversion ran past 0.2 s and was abandoned")] == runs
     assert record is not None
-    assert ("failed", "conversion ran past 0.2 s and was abandoned") == (record.status, record.error)
+    assert ("abandoned", "conversion ran past 0.2 s and was abandoned") == (record.status, record.error)
     assert 1 == len(events(logs, "export.failed"))
     assert not output_of(settings).exists()
 
@@ -636,7 +636,7 @@ def test_abandoned_conversion_does_not_overwrite_a_later_success(
             failures = state.failures()
             outcomes = sorted(str(r["outcome"]) for r in state.runs())
     assert [] == failures
-    assert ["failed", "written"] == outcomes
+    assert ["abandoned", "written"] == outcomes
     assert 1 == len(events(logs, "export.failed"))
     assert 5 == pl.read_parquet(out).height
 

@@ -80,6 +80,9 @@ class Facts:
     oldest_pending_seconds: float | None = None
     publish_alert_age_seconds: float = 3600.0
 
+    watch: dict[str, Any] = field(default_factory=dict)  # the running daemon's watched folders (heartbeat)
+    state_damaged: str | None = None  # why the state file could not be read (read as empty until set aside)
+
     def to_json(self) -> dict[str, Any]:
         """The facts for `status --json`: recent runs' durations in seconds (rounded to the millisecond)."""
         doc = asdict(self)
@@ -126,8 +129,10 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
     success_pct = None
     failures_24h = 0
     pending, oldest_unix = 0, None
+    state_damaged = None
     if state_file.exists():
         with State(state_file, readonly=True) as state:
+            state_damaged = state.damaged
             pending, oldest_unix = state.outbox_summary()
             outputs = state.outputs()
             totals.files = len(outputs)
@@ -135,7 +140,10 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
             totals.source_bytes = sum(o.source_bytes for o in outputs)
             totals.parquet_bytes = sum(o.parquet_bytes for o in outputs)
             totals.reduction_pct = reduction_pct(totals.source_bytes, totals.parquet_bytes)
-            failures = [{"source": f.source, "error": f.error, "since": f.updated_at} for f in failing(settings, state)]
+            failures = [
+                {"source": f.source, "error": f.error, "since": f.updated_at, "status": f.status}
+                for f in failing(settings, state)
+            ]
             recent = state.runs(10)
             quality = [quality_entry(row) for row in state.quality(10, latest_per_output=True)]
             week = state.runs(100_000)
@@ -172,6 +180,8 @@ def gather(settings: Settings, now: dt.datetime | None = None) -> Facts:
         pending_uploads=pending,
         oldest_pending_seconds=None if oldest_unix is None else round(max(now.timestamp() - oldest_unix, 0.0), 1),
         publish_alert_age_seconds=settings.publish_alert_age_seconds,
+        state_damaged=state_damaged,
+        watch=beat.get("watch") if up and isinstance(beat.get("watch"), dict) else {},  # type: ignore[arg-type]
     )
 
 
@@ -218,6 +228,13 @@ def judge(facts: Facts, storage_alert_gb: float) -> tuple[int, list[str]]:
             raise_to(CRITICAL, f"daemon not responding ({age}, pid {facts.pid})")
         else:
             raise_to(CRITICAL, f"daemon not running ({age})")
+    if facts.state_damaged:
+        raise_to(WARNING, f"state file damaged ({facts.state_damaged}): set aside and rebuilt at the next start")
+    for folder, watch in sorted(facts.watch.items()):
+        if isinstance(watch, dict) and watch.get("state") == "lost":
+            raise_to(
+                WARNING, f"watch lost: {folder} ({watch.get('reason') or 'folder gone'} since {watch.get('since')})"
+            )
     daily = facts.daily_export
     if daily is not None and daily.due and not daily.present:
         name = "daily export" if daily.dataset == QUERY_PERF.name else f"daily {daily.dataset} export"

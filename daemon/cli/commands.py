@@ -523,7 +523,7 @@ def run(settings: Settings, once: bool) -> int:
         stderr_level=settings.log_level,
         stderr_renderer="console" if sys.stderr.isatty() else "json",
     )
-    service = Service(settings, after_sweep=refresh_after_sweep)
+    service = Service(settings, after_sweep=refresh_after_sweep, worker=True)
     meta = click.get_current_context().meta
     for warning in meta[_LOADED].warnings:
         logconfig.get_logger().warning("config.unknown_variable", detail=warning)
@@ -638,6 +638,14 @@ def status(settings: Settings, as_json: bool) -> int:
         return down
     up = f"up (pid {facts.pid})" if facts.daemon_up else f"down ({facts.daemon})"
     say(f"daemon:        {up}")
+    if facts.watch:
+        watched = ", ".join(
+            f"{folder} {w.get('state')}" + (f" ({w.get('reason')} since {w.get('since')})" if w.get("reason") else "")
+            for folder, w in sorted(facts.watch.items())
+        )
+        say(f"watching:      {watched}")
+    if facts.state_damaged:
+        say(f"state:         damaged ({facts.state_damaged}); set aside and rebuilt at the next start")
     say(f"next sweep:    {facts.next_sweep}")
     say(f"last sweep:    {facts.last_sweep or '-'}")
     t = facts.totals
@@ -653,7 +661,10 @@ def status(settings: Settings, as_json: bool) -> int:
         say(f"publishing:    {facts.publish_target}: {facts.pending_uploads} pending{age}")
     say(f"failures:      {len(facts.failures)}")
     for failure in facts.failures:
-        say(f"  ✗ {failure['source']}: {failure['error']}")
+        if failure.get("status") == "abandoned":
+            say(f"  ↻ {failure['source']}: abandoned ({failure['error']}); converted again at the next start")
+        else:
+            say(f"  ✗ {failure['source']}: {failure['error']}")
     say("last exports:")
     for r in facts.recent:
         detail = f"{r['rows_written']} rows" if r["outcome"] == "written" else (r["error"] or "")

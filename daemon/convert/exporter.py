@@ -21,7 +21,7 @@ from daemon.convert import readers
 from daemon.convert.coerce import LINE, REASON, RECORD, coerce
 from daemon.convert.csv import convert_csv
 from daemon.convert.digest import Prefetched
-from daemon.convert.inputs import InputFile, Key, discover, output_path, resolve_key
+from daemon.convert.inputs import InputFile, Key, broken_link, discover, output_path, resolve_key
 from daemon.convert.ledger import Ledger
 from daemon.convert.outcome import Converted, ExportReport, Outcome
 from daemon.convert.plan import Mode, Selection, plan
@@ -121,6 +121,9 @@ class Exporter:
     def _convert(
         self, item: InputFile, *, force: bool, dry_run: bool, started: float, cancel: threading.Event | None
     ) -> Outcome:
+        broken = broken_link(item.path)  # a link that leads nowhere is this input's failure, with that reason
+        if broken is not None:
+            raise broken
         if item.spec.reader == "csv":
             src: Source = hash_source(item.path, self.prefetched.take(item.path))
         else:

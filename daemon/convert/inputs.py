@@ -3,20 +3,22 @@
 Names match exactly (case-sensitive); anything else in the input folders is not an input. `ignored`
 says why a name is not one, for the daemon's log: a warning for a near miss (`.CSV`, upper case,
 `2025-10-31` in the name, `.csv.gz`, `.tsv`, an input of the other folder), info for any other name, debug
-for the known noise (editor and system files, temporaries, hidden files, our own outputs).
+for the known noise (editor and system files, temporaries, hidden files, our own outputs). An input is a
+regular file, or a symbolic link named like one that leads nowhere (`broken_link`: it fails with that reason).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.errors import BadInputName, UnreadableInput
+from daemon.errors import BadInputName, UnreadableInput, map_error
 from daemon.settings import Settings
 from daemon.specs import DATASETS, DatasetSpec, InputPattern
 from daemon.timeutil import (
@@ -83,10 +85,8 @@ def discover(settings: Settings) -> list[InputFile]:
         except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in entries:
-            if not entry.is_file(follow_symlinks=True):
-                continue
             item = classify(Path(entry.path), settings)
-            if item is not None:
+            if item is not None and (_regular(entry) or broken_link(item.path) is not None):
                 found.append(item)
     order = {spec.name: i for i, spec in enumerate(DATASETS)}
     found.sort(key=lambda f: (order[f.spec.name], f.path.name))
@@ -163,6 +163,36 @@ class OncePerName:
         return True
 
 
+def _regular(entry: os.DirEntry[str]) -> bool:
+    """A regular file (through links); a name that cannot be followed (a link loop) is not one."""
+    try:
+        return entry.is_file(follow_symlinks=True)
+    except OSError:
+        return False
+
+
+def broken_link(path: Path) -> UnreadableInput | None:
+    """Why `path` is a symbolic link that leads nowhere (dangling, or a loop), else None.
+
+    Such a name is an input's failure with this reason, found by discovery and by the watcher alike:
+    never an error that stops an export, nor a vanished file retried (or logged as deleted) forever.
+    """
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if not os.path.islink(path):
+            return None
+        if exc.errno == errno.ELOOP:
+            found = map_error(exc, f"reading {path.name}", side="reading")
+            return found if isinstance(found, UnreadableInput) else UnreadableInput(str(found))
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return UnreadableInput(f"a dangling symbolic link (its target {target!r} does not exist)")
+    return None
+
+
 def key_from_name(item: InputFile) -> Key:
     """The key of a dated input, from its name (raises BadInputName for impossible dates)."""
     assert item.name_key is not None
@@ -203,6 +233,9 @@ def resolve_key(item: InputFile, settings: Settings, data: bytes | None = None) 
     if item.dated:
         return key_from_name(item)
     if data is None:
+        broken = broken_link(item.path)
+        if broken is not None:
+            raise broken
         try:
             data = item.path.read_bytes()
         except OSError as exc:

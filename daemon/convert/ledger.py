@@ -20,7 +20,7 @@ from daemon.convert.inputs import InputFile, Key, rejects_path
 from daemon.convert.outcome import Outcome
 from daemon.convert.source import Source
 from daemon.convert.writer import read_metadata, remove_if_exists, write_atomic
-from daemon.errors import ExporterError, TransientIOError
+from daemon.errors import Abandoned, ExporterError, TransientIOError
 from daemon.logconfig import get_logger
 from daemon.settings import Settings
 from daemon.specs import REJECTS_COLUMNS, DatasetSpec
@@ -30,6 +30,9 @@ from daemon.state.outbox import enqueue
 log = get_logger()
 
 ALREADY_EXISTS = "already exists, skipping"
+# A source whose conversion the daemon abandoned (stopping, or past conversion_timeout): the data did not
+# fail, so `unchanged` never counts it settled and the next start or sweep converts it again.
+ABANDONED = "abandoned"
 
 
 class Ledger:
@@ -46,7 +49,8 @@ class Ledger:
     # is it current? ---------------------------------------------------------------------------
     def unchanged(self, item: InputFile, *, retry_failed: bool = False) -> bool:
         """The stat check: the source has the size and mtime the state recorded, and its output is in place
-        with the same size and schema version (a failed source counts as unchanged unless `retry_failed`)."""
+        with the same size and schema version (a failed source counts as unchanged unless `retry_failed`; an
+        abandoned one never does)."""
         if self.state is None:
             return False
         record = self.state.source(self.settings.relative(item.path))
@@ -56,6 +60,8 @@ class Ledger:
             return False
         if record is None or (record.size, record.mtime_ns) != (st.st_size, st.st_mtime_ns):
             return False
+        if record.status == ABANDONED:
+            return False  # abandoned by us (a stop, a timeout), not failed by the data: tried again
         if record.status == "failed":
             return not retry_failed
         if not record.output:
@@ -257,15 +263,16 @@ class Ledger:
         source = self.settings.relative(item.path)
         message = str(exc) or type(exc).__name__
         log.error("export.failed", dataset=item.spec.name, source=source, error=message, error_type=type(exc).__name__)
+        status = ABANDONED if isinstance(exc, Abandoned) else "failed"
         if record and self.writable:
             assert self.state is not None
-            self.state.add_run(dataset=item.spec.name, source=source, output=None, outcome="failed", error=message)
+            self.state.add_run(dataset=item.spec.name, source=source, output=None, outcome=status, error=message)
             try:
                 st = item.path.stat()
                 size, mtime_ns = st.st_size, st.st_mtime_ns
             except OSError:
                 size, mtime_ns = -1, -1
-            self.state.put_source(SourceRecord(source, size, mtime_ns, "", None, "failed", message, now_utc()))
+            self.state.put_source(SourceRecord(source, size, mtime_ns, "", None, status, message, now_utc()))
         return Outcome(
             "failed", item.spec.name, source, None, error=message, transient=isinstance(exc, TransientIOError)
         )

@@ -4,7 +4,9 @@ The retry policy: a transient failure (a busy or changing file, a full disk) is 
 random exponential waits (`retry_attempts`, at most `retry_max_wait_seconds` apart); once those are
 spent it is recorded as failed and deferred, tried again after a delay that doubles each time (capped
 at an hour). Any other failure is the input's and waits until the file changes or the next sweep.
-Each attempt runs in a thread so a timeout or a stop abandons it without publishing anything.
+The daemon runs each attempt in its worker process (`daemon.service.worker`), killed at the timeout or
+after the grace time of a stop; without a worker (in-process use), in a thread that is abandoned instead.
+Either way an abandoned attempt publishes nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from tenacity import (
 from daemon.convert.exporter import Exporter, Outcome
 from daemon.convert.inputs import InputFile
 from daemon.convert.ledger import Ledger
+from daemon.convert.writer import clean_temporaries
 from daemon.errors import Abandoned, ExporterError, TransientIOError
 from daemon.logconfig import get_logger
+from daemon.service.worker import ConversionWorker
 from daemon.settings import Settings
 from daemon.state.locks import export_lock_nowait
 
@@ -35,6 +39,7 @@ log = get_logger()
 
 SHUTDOWN_GRACE_SECONDS = 5.0
 DEFERRED_RETRY_CAP_SECONDS = 3600.0
+WORKER_START_SECONDS = 60.0  # a new worker's start (polars' import) is not the conversion's time, up to this
 
 
 class Attempts:
@@ -50,6 +55,7 @@ class Attempts:
         clock: Callable[[], float],
         tick: Callable[[], None],
         on_retry: Callable[[], None],
+        worker: ConversionWorker | None = None,
     ) -> None:
         self.settings = settings
         self.exporter = exporter
@@ -58,6 +64,7 @@ class Attempts:
         self.clock = clock
         self.tick = tick  # called while an attempt runs (the heartbeat)
         self.on_retry = on_retry
+        self.worker = worker  # the daemon converts in a worker process it can kill; without one, in a thread
         # inputs whose transient failure outlasted the in-place retries: path -> (due, times deferred)
         self.deferred: dict[Path, tuple[float, int]] = {}
 
@@ -109,6 +116,8 @@ class Attempts:
 
     def _once(self, item: InputFile) -> Outcome:
         """One attempt, in a thread so a timeout or a stop can abandon it without publishing anything."""
+        if self.worker is not None:
+            return self._in_worker(item, self.worker)
         exporter = self.exporter
         cancel = threading.Event()
         box: dict[str, object] = {}
@@ -141,6 +150,39 @@ class Attempts:
         outcome = box["outcome"]
         assert isinstance(outcome, Outcome)
         return outcome
+
+    def _in_worker(self, item: InputFile, worker: ConversionWorker) -> Outcome:
+        """One attempt in the worker process: past the timeout, or the grace time after a stop, the worker is
+        killed (its CPU and memory come back), its temporary files removed, and a new worker started."""
+        with self._export_lock():
+            worker.submit(item.path)
+            submitted = self.clock()
+            started: float | None = None  # when the worker began converting (a new one loads polars first)
+            stop_seen: float | None = None
+            while True:
+                answer = worker.answer(0.05)
+                if isinstance(answer, Outcome):
+                    return answer
+                now = self.clock()
+                if answer:
+                    started = now
+                self.tick()
+                if self.stop_event.is_set() and stop_seen is None:
+                    stop_seen = now
+                reason = None
+                running = now - (started if started is not None else submitted)
+                if running > self.settings.conversion_timeout + (0 if started is not None else WORKER_START_SECONDS):
+                    reason = f"conversion ran past {self.settings.conversion_timeout:g} s and was abandoned"
+                elif stop_seen is not None and now - stop_seen > SHUTDOWN_GRACE_SECONDS:
+                    reason = "daemon stopping: conversion abandoned, nothing written"
+                if reason is not None:
+                    pid = worker.pid
+                    worker.kill()
+                    clean_temporaries(self.settings.output_path)  # the export lock is ours: none is in flight
+                    log.warning("worker.killed", source=self.settings.relative(item.path), pid=pid, reason=reason)
+                    if not self.stop_event.is_set():
+                        worker.start()
+                    raise Abandoned(reason)
 
     @contextlib.contextmanager
     def _export_lock(self) -> Iterator[None]:

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from daemon import __version__
+from daemon import __version__, logconfig
 from daemon.convert.exporter import Exporter, Outcome
-from daemon.convert.inputs import InputFile, OncePerName, classify, discover, ignored, not_inputs
+from daemon.convert.inputs import InputFile, OncePerName, broken_link, classify, discover, ignored, not_inputs
 from daemon.convert.ledger import Ledger
 from daemon.convert.writer import clean_temporaries
 from daemon.logconfig import LOGGER_NAME, get_logger
@@ -29,17 +29,20 @@ from daemon.service.alerts import Alerter, host_label
 from daemon.service.attempt import Attempts
 from daemon.service.metrics import Metrics
 from daemon.service.scheduler import SweepScheduler
-from daemon.service.watcher import EventKind, EventSource, Settler, WatchdogSource, stat_signature
+from daemon.service.watcher import EventKind, EventSource, Settler, WatchChange, WatchdogSource, stat_signature
+from daemon.service.worker import ConversionWorker
 from daemon.settings import Loaded, Reload, Settings, plan_reload, shown
 from daemon.state.database import State, now_utc
 from daemon.state.heartbeat import write_heartbeat
-from daemon.state.locks import daemon_lock, export_lock_nowait
+from daemon.state.locks import DaemonLock, daemon_lock, export_lock_nowait
 
 log = get_logger()
 
 LOOP_STEP_SECONDS = 0.05
 IDLE_WAIT_SECONDS = 0.5
 ERROR_PAUSE_SECONDS = 1.0
+WATCH_CHECK_SECONDS = 2.0  # how often the daemon checks its watched folders are still the ones watched
+STATE_CHECK_SECONDS = 2.0  # how often the daemon checks that its state file is still in place (one stat)
 HEALTH_CHECK_SECONDS = 60.0  # how often the daemon re-judges its health for alerts (and after every sweep)
 
 
@@ -93,6 +96,7 @@ class Service:
         source: EventSource | None = None,
         clock: Callable[[], float] = time.monotonic,
         after_sweep: Callable[[Settings], None] | None = None,
+        worker: bool = False,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -113,6 +117,11 @@ class Service:
         self.publisher: Publisher | None = None
         self._next_heartbeat = 0.0
         self.alerter = Alerter.from_settings(settings)
+        self.lock: DaemonLock | None = None
+        self.worker = ConversionWorker(settings) if worker else None  # `run` converts in a killable process
+        self.watch: dict[str, dict[str, str]] = {}  # folder -> its watch: state, since, reason (heartbeat)
+        self._next_watch_check = 0.0
+        self._next_state_check = 0.0
         self.health_level: int | None = None  # the last judged level; the first judgement is the baseline
         self._next_health = 0.0
         self.metrics = Metrics(settings)  # Prometheus: /metrics and the textfile (daemon/service/metrics.py)
@@ -157,6 +166,12 @@ class Service:
         if self.attempts is not None:
             self.attempts.settings = self.attempts.exporter.settings = self.attempts.exporter.ledger.settings = new
         self.metrics.settings = new  # the textfile's path is live; the listener's address is not
+        if self.worker is not None and plan.changed:
+            # the worker process converts with the settings it was started with: start it again (between
+            # conversions, as the reload runs on the main loop), so a live change reaches the conversions too
+            self.worker.stop()
+            self.worker.settings = new
+            self.worker.start()
         if self.scheduler is not None:
             self.scheduler.reschedule(new)
         if any(name.startswith("alert_") for name in plan.changed):
@@ -180,7 +195,9 @@ class Service:
     def run(self, *, once: bool = False) -> Counters:
         """Run until stopped (or, with `once`, until the start-up sweep is done)."""
         settings = self.settings
-        with daemon_lock(settings.state_path), State(settings.state_file) as state:
+        # The root's lock holds while the state folder is deleted and recreated (see `_check_state`).
+        with daemon_lock(settings.state_path, anchor=settings.root) as lock, State(settings.state_file) as state:
+            self.lock = lock
             self.ledger = Ledger(settings, state)
             self.attempts = Attempts(
                 settings,
@@ -190,10 +207,13 @@ class Service:
                 clock=self.clock,
                 tick=self._heartbeat,
                 on_retry=self._count_retry,
+                worker=self.worker,
             )
             self.publisher = Publisher(settings, state)
             self.metrics.start(state)  # binds metrics_address now: a port in use is a ConfigError before any work
             self._lower_priority()
+            if self.worker is not None:
+                self.worker.start()  # after renicing (it inherits the priority); it loads polars meanwhile
             removed: list[Path] = []
             with export_lock_nowait(settings.state_path) as held:
                 if held:  # no manual export is converting, so every temporary file is a leftover
@@ -215,6 +235,8 @@ class Service:
                     # Watch before the catch-up sweep: a file written while it runs is then not missed
                     # until the next daily sweep (its events wait in the queue; if converted already, skipped).
                     self.source.start(self.notify)
+                    states = getattr(self.source, "states", {})
+                    self.watch = {self._rel(f): {"state": st, "since": now_utc()} for f, st in states.items()}
                 # systemd: started once the watcher runs; READY=1 does not wait for the catch-up sweep, which
                 # may convert for hours while TimeoutStartSec counts (events meanwhile wait in the queue).
                 sd_notify.ready(f"watching {settings.root}; start-up sweep running")
@@ -223,6 +245,8 @@ class Service:
                     self.scheduler.start()
                     self._loop()
             finally:
+                if self.worker is not None:
+                    self.worker.stop()
                 self.source.stop()
                 self.scheduler.stop()
                 if self.alerter is not None:
@@ -259,7 +283,7 @@ class Service:
             return
         ready, vanished = self.settler.poll()
         for path in vanished:
-            self._deleted(path)
+            self._vanished(path)
         for path in ready:
             if self.stop_event.is_set():
                 break
@@ -272,6 +296,9 @@ class Service:
             drained = self.publisher.drain(stop=self.stop_event, budget_seconds=self.settings.heartbeat_seconds)
             if drained.done or drained.failed:
                 self.metrics.outbox_changed()
+        self._check_log()
+        self._check_state()
+        self._check_watch()
         if self.alerter is not None and self.clock() >= self._next_health:
             self.check_health()
         alive = getattr(self.source, "alive", None)
@@ -280,6 +307,54 @@ class Service:
             self.source.stop()
             self.source.start(self.notify)
             self.sweep("watch-error")
+
+    def _check_watch(self, *, now: bool = False) -> None:
+        """Every few seconds (at once after a "watch" event): a watched folder removed, moved away or replaced
+        is a lost watch (logged, in the heartbeat, `status` and `health`); once it is back it is watched
+        again and swept, so the files written meanwhile are converted."""
+        check = getattr(self.source, "check", None)
+        if check is None or (not now and self.clock() < self._next_watch_check):
+            return
+        self._next_watch_check = self.clock() + WATCH_CHECK_SECONDS
+        changes: list[WatchChange] = check()
+        if changes:
+            self._check_log(now=True)  # `rm -rf g` took the log with the folder: say it in a new log file
+        for change in changes:
+            folder = self._rel(change.folder)
+            if change.change == "lost":
+                log.warning("watch.lost", folder=folder, reason=change.reason, detail="watched again once it is back")
+                self.watch[folder] = {"state": "lost", "since": now_utc(), "reason": change.reason}
+            else:
+                log.info("watch.restored", folder=folder, detail="watching it again; sweeping")
+                self.watch[folder] = {"state": "watching", "since": now_utc()}
+        if changes:
+            self._heartbeat(force=True)
+        if any(change.change == "restored" for change in changes):
+            self.sweep("watch-restored")
+
+    def _check_log(self, *, now: bool = False) -> None:
+        """The log file removed with its folder (`rm -rf g`): reopen it, so the next lines are not lost."""
+        if (not now and self.clock() < self._next_state_check) or self.settings.log_path.exists():
+            return
+        with contextlib.suppress(OSError):
+            self.settings.log_path.parent.mkdir(parents=True, exist_ok=True)
+            logconfig.reopen()
+
+    def _check_state(self) -> None:
+        """Every few seconds: when the state file was deleted or replaced under us (`rm -rf` of the state
+        folder), recreate the folder, relock the pid file and reopen the state (refilled from the footers)."""
+        now = self.clock()
+        if now < self._next_state_check or self.ledger is None or self.ledger.state is None:
+            return
+        self._next_state_check = now + STATE_CHECK_SECONDS
+        state = self.ledger.state
+        if not state.lost():
+            return
+        log.warning("state.lost", state=str(state.path), detail="the state file is gone or replaced; recreating it")
+        if self.lock is not None:
+            self.lock.renew()
+        state.reopen()
+        self._heartbeat(force=True)
 
     def _handle(self, kind: str, path: Path | None) -> None:
         if kind == "stop":
@@ -290,6 +365,9 @@ class Service:
             return
         if kind.startswith("sweep:"):
             self.sweep(kind.removeprefix("sweep:"), retry_failed=kind == "sweep:scheduled")
+            return
+        if kind == "watch":
+            self._check_watch(now=True)
             return
         if kind == "overflow":
             log.warning("watch.overflow", detail="events were lost; sweeping")
@@ -315,6 +393,15 @@ class Service:
         why = ignored(path, self.settings)
         if why is not None and self._ignored_names.first(path):
             getattr(log, why[0])("input.ignored", path=self._rel(path), reason=why[1])
+
+    def _vanished(self, path: Path) -> None:
+        """A settling path that cannot be stat'ed: deleted, or a symbolic link that leads nowhere (that input's
+        failure, with the reason, rather than a `source.deleted`)."""
+        item = classify(path, self.settings)
+        if item is not None and broken_link(path) is not None:
+            self.convert(item)
+        else:
+            self._deleted(path)
 
     def _deleted(self, path: Path) -> None:
         self.counters.deleted_sources += 1
@@ -454,6 +541,7 @@ class Service:
             "last_sweep": self.last_sweep,
             "next_sweep": next_sweep.isoformat() if next_sweep else None,
             "pending": len(self.settler),
+            "watch": self.watch,
             "counters": asdict(self.counters),
         }
         write_heartbeat(self.settings.state_path, document)

@@ -4,14 +4,21 @@ and the run history. Losing this file loses no correctness: outputs carry their 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from daemon.errors import OutputError
+from daemon.logconfig import get_logger
+
+log = get_logger()
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outputs (
@@ -126,27 +133,102 @@ class SourceRecord:
 
 
 class State:
-    """A thin wrapper over the SQLite state file; paths are stored relative to the root."""
+    """A thin wrapper over the SQLite state file; paths are stored relative to the root.
+
+    The state is a cache of facts the outputs' footers also hold, so it never stops the exporter: a damaged
+    file (SQLite cannot read it, or `PRAGMA quick_check` finds damage) is set aside under a dated name, kept,
+    logged `state.damaged`, and a new one is started (the ledger refills it from the footers). A read-only
+    reader of a damaged file reads an empty state (`damaged` says why). A folder that cannot be written is an
+    OutputError naming it. `lost()` and `reopen()` let the daemon recover a state folder deleted under it.
+    """
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
         self.readonly = readonly
+        self.damaged: str | None = None
         self._lock = threading.RLock()
-        if readonly:
+        self._identity: tuple[int, int] | None = None
+        self._con = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        path = self.path
+        if self.readonly:
             # A read-only connection to a WAL database creates -wal and -shm files it cannot remove, so a
             # dry run would leave files behind. No -wal means no writer has the database open: read it as
             # immutable, which creates nothing. A live writer has already created both files.
             wal = path.with_name(path.name + "-wal")
             options = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
-            self._con = sqlite3.connect(
-                f"{path.resolve().as_uri()}?{options}", uri=True, timeout=30, isolation_level=None
-            )
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")
-        self._con.executescript(SCHEMA)
+            con = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, timeout=30, isolation_level=None)
+            try:
+                _check(con)
+            except sqlite3.OperationalError:
+                con.close()
+                raise
+            except sqlite3.DatabaseError as exc:
+                con.close()
+                self.damaged = _first_line(exc)
+                con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                con.executescript(SCHEMA)
+            return con
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                con = self._connect()
+            except sqlite3.OperationalError:
+                raise
+            except sqlite3.DatabaseError as exc:
+                self._set_aside(exc)
+                con = self._connect()
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise OutputError(f"cannot write the state {path}: {_first_line(exc)}") from None
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            self._identity = (st.st_dev, st.st_ino)
+        return con
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.executescript(SCHEMA)
+            _check(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _set_aside(self, exc: sqlite3.DatabaseError) -> None:
+        """Rename the damaged file (and its -wal and -shm) to `<name>.damaged-<UTC time>`: kept for a look."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        os.replace(self.path, aside)
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(side, side.with_name(f"{side.name}.damaged-{stamp}"))
+        log.error(
+            "state.damaged",
+            state=str(self.path),
+            set_aside=str(aside),
+            error=_first_line(exc),
+            detail="a new state is started and refilled from the outputs' footers",
+        )
+
+    def lost(self) -> bool:
+        """Whether the file this connection writes is no longer at `path` (its folder was deleted or replaced)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return True
+        return self._identity is not None and self._identity != (st.st_dev, st.st_ino)
+
+    def reopen(self) -> None:
+        """Close and open `path` again (creating the folder and a new database when they are gone)."""
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._con.close()
+            self._con = self._open()
 
     def close(self) -> None:
         with self._lock:
@@ -189,7 +271,10 @@ class State:
         )
 
     def failures(self) -> list[SourceRecord]:
-        rows = self._rows(f"SELECT {_cols(SourceRecord)} FROM sources WHERE status = 'failed' ORDER BY source")
+        """The sources whose last conversion failed or was abandoned (status 'failed' or 'abandoned')."""
+        rows = self._rows(
+            f"SELECT {_cols(SourceRecord)} FROM sources WHERE status IN ('failed', 'abandoned') ORDER BY source"
+        )
         return [SourceRecord(*row) for row in rows]
 
     # runs --------------------------------------------------------------------------------------
@@ -415,6 +500,17 @@ class State:
         """(etag, size, source_sha256) of what this host last published at `key`."""
         rows = self._rows("SELECT etag, size, source_sha256 FROM published WHERE key = ?", (key,))
         return (str(rows[0][0]), int(rows[0][1]), str(rows[0][2])) if rows else None
+
+
+def _check(con: sqlite3.Connection) -> None:
+    """Raise sqlite3.DatabaseError when the database is damaged (SQLite's quick check, every page read once)."""
+    rows = con.execute("PRAGMA quick_check").fetchall()
+    if rows != [("ok",)]:
+        raise sqlite3.DatabaseError(f"quick_check: {rows[0][0] if rows else 'no answer'}")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def _cols(cls: type[OutputRecord] | type[SourceRecord]) -> str:

@@ -2,7 +2,9 @@
 
 It is how `status` and `health` (other processes) learn whether the daemon is up and what it is doing.
 The format, one object: `pid`, `running` (false once it stopped cleanly), `started`, `updated` (UTC,
-ISO 8601 with `Z`), `last_event`, `last_sweep`, `next_sweep`, `pending` (files settling) and `counters`.
+ISO 8601 with `Z`), `last_event`, `last_sweep`, `next_sweep`, `pending` (files settling), `counters`, and
+`watch`: per input folder (relative to the root) `{"state": "watching" | "lost", "since": UTC, "reason"}`
+(lost: the folder was removed, moved away or replaced; watched again once it is back).
 Written atomically (a temporary file renamed over it); a failed write is skipped, never fatal.
 """
 
