@@ -234,7 +234,7 @@ def shown(name: str, value: Any) -> Any:
     return value
 
 
-def json_text(value: Any) -> str:
+def value_text(value: Any) -> str:
     """A plain value as TOML/JSON would write it (true, 2.0, "text")."""
     return msgspec.json.encode(value).decode()
 
@@ -343,7 +343,7 @@ def _raw_text(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     try:
-        return json_text(value)
+        return value_text(value)
     except (TypeError, msgspec.EncodeError):
         return repr(value)
 
@@ -419,7 +419,7 @@ class Loaded:
             return []
         where = f"{self.config_file} (from {self.config_origin})" if self.config_file else "none"
         rows = [
-            [name, value if isinstance(value, str) and value else json_text(value), str(origin), _RELOAD[live]]
+            [name, value if isinstance(value, str) and value else value_text(value), str(origin), _RELOAD[live]]
             for name, value, origin, live in self.table()
         ]
         width = [max(len(row[i]) for row in [["setting", "value", "source", ""], *rows]) for i in range(3)]

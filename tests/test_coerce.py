@@ -21,9 +21,9 @@ from daemon.convert.coerce import (
     Coerced,
     RawTable,
     coerce,
-    local_date,
     steady_around,
     steady_offset,
+    zone_dates,
 )
 from daemon.convert.csv.records import read_csv_records
 from daemon.convert.readers import read_index_advisor, read_summary
@@ -432,7 +432,7 @@ def test_steady_offset_only_over_spans_without_a_change_and_then_dates_agree(
     if offset is None:
         return
     utc = pl.datetime_range(*span, "13h", time_unit="us", eager=True)
-    converted = pl.select(local_date(pl.lit(utc), timezone)).to_series()
+    converted = pl.select(zone_dates(pl.lit(utc), timezone)).to_series()
     assert converted.to_list() == (utc + offset).dt.date().to_list()
 
 

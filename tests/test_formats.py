@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.cli.formats import render
+from daemon.cli.formats import format_rows
 from tests.conftest import RunCli, WriteCsv
 
 COLUMNS = ["day", "at", "hash", "ms", "hit", "note"]
@@ -23,7 +23,7 @@ ROWS = [
 
 def test_csv_has_a_header_and_empty_nulls() -> None:
     """CSV: header row, NULL as an empty field, booleans lower-case, quoted newlines."""
-    lines = render(COLUMNS, ROWS, "csv").split("\n")
+    lines = format_rows(COLUMNS, ROWS, "csv").split("\n")
     assert "day,at,hash,ms,hit,note" == lines[0]
     assert '2025-10-28,2025-10-28 01:02:03,a|b,1.5,true,"two' == lines[1]
     assert "2025-10-29,,c,nan,false," == lines[3]
@@ -31,15 +31,15 @@ def test_csv_has_a_header_and_empty_nulls() -> None:
 
 def test_json_is_valid_with_text_timestamps_and_no_nan() -> None:
     """JSON: one object per row; dates as text, NaN as null, decimals as numbers, non-ASCII kept."""
-    rows = json.loads(render(COLUMNS, ROWS, "json"))
+    rows = json.loads(format_rows(COLUMNS, ROWS, "json"))
     assert {"day": "2025-10-29", "at": None, "hash": "c", "ms": None, "hit": False, "note": None} == rows[1]
     assert (2.25, "ตาราง") == (rows[2]["ms"], rows[2]["hash"])
-    assert "ตาราง" in render(COLUMNS, ROWS, "json")
+    assert "ตาราง" in format_rows(COLUMNS, ROWS, "json")
 
 
 def test_markdown_escapes_pipes_and_line_breaks_and_right_aligns_numbers() -> None:
     """Markdown: a valid table whose cells never break it; the numeric column is right-aligned."""
-    lines = render(COLUMNS, ROWS, "markdown").splitlines()
+    lines = format_rows(COLUMNS, ROWS, "markdown").splitlines()
     assert "| day | at | hash | ms | hit | note |" == lines[0]
     assert "|---|---|---|---:|---|---|" == lines[1]
     assert "| 2025-10-28 | 2025-10-28 01:02:03 | a\\|b | 1.5 | true | two<br>lines |" == lines[2]
@@ -48,7 +48,7 @@ def test_markdown_escapes_pipes_and_line_breaks_and_right_aligns_numbers() -> No
 
 def test_the_table_shows_every_value_and_the_row_count() -> None:
     """The rich table has a header, each value, and says how many rows there are."""
-    text = render(COLUMNS, ROWS, "table")
+    text = format_rows(COLUMNS, ROWS, "table")
     for value in ("day", "2025-10-28 01:02:03", "a|b", "ตาราง", "3 rows"):
         assert value in text
     assert "\x1b[" not in text  # no colour when not on a terminal
@@ -56,7 +56,7 @@ def test_the_table_shows_every_value_and_the_row_count() -> None:
 
 def test_the_terminal_table_is_coloured() -> None:
     """On a terminal the table carries ANSI styles."""
-    assert "\x1b[" in render(COLUMNS, ROWS, "table", terminal=True)
+    assert "\x1b[" in format_rows(COLUMNS, ROWS, "table", terminal=True)
 
 
 @pytest.fixture

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from daemon.cli.launchd import LABEL, PROJECT_DIR, TEMPLATE, main, render
+from daemon.cli.launchd import LABEL, PROJECT_DIR, TEMPLATE, main, render_plist
 from tests.daemonproc import LOG, STATE, Processes, clean_env, wait_until
 
 
 @pytest.fixture
 def job(root: Path) -> dict[str, Any]:
     """The job rendered for `root` and parsed with plistlib."""
-    document = plistlib.loads(render(root).encode("utf-8"))
+    document = plistlib.loads(render_plist(root).encode("utf-8"))
     assert isinstance(document, dict)
     return document
 
@@ -61,7 +61,7 @@ def test_render_with_a_config_file(root: Path, tmp_path: Path) -> None:
     """With --config, the job carries PARQUET_EXPORTER_CONFIG with the file's absolute path."""
     config = tmp_path / "exporter.toml"
     config.write_text("[parquet_exporter]\nsettle_seconds = 1\n")
-    job = plistlib.loads(render(root, config=config).encode())
+    job = plistlib.loads(render_plist(root, config=config).encode())
     assert str(config.resolve()) == job["EnvironmentVariables"]["PARQUET_EXPORTER_CONFIG"]
 
 
@@ -69,7 +69,7 @@ def test_render_escapes_xml_in_paths(tmp_path: Path) -> None:
     """A root whose path has XML metacharacters still renders a valid plist with the exact path."""
     root = tmp_path / "a&b <c>"
     root.mkdir()
-    job = plistlib.loads(render(root).encode())
+    job = plistlib.loads(render_plist(root).encode())
     assert str(root.resolve()) == job["WorkingDirectory"]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.cli.systemd import PROJECT_DIR, TEMPLATE, UNIT, main, render, unit_path, watchdog_seconds
+from daemon.cli.systemd import PROJECT_DIR, TEMPLATE, UNIT, main, render_unit, unit_path, watchdog_seconds
 from daemon.settings import Settings
 from tests.daemonproc import Processes, clean_env, wait_until
 from tests.test_notify import Listener
@@ -77,7 +77,7 @@ def test_template_names_its_placeholders_and_the_settings() -> None:
 
 def test_render_points_at_this_project_and_root(root: Path) -> None:
     """ExecStart runs this project's parquet-exporter `run` for the root (real absolute paths); the root is writable."""
-    found = directives(render(root))
+    found = directives(render_unit(root))
     [exec_start] = found["Service.ExecStart"]
     assert [str(EXECUTABLE), "run", "--root", str(root.resolve())] == words(exec_start)
     assert [str(root.resolve())] == found["Service.WorkingDirectory"]
@@ -85,7 +85,7 @@ def test_render_points_at_this_project_and_root(root: Path) -> None:
     assert ["default.target"] == found["Install.WantedBy"]
     assert "Service.User" not in found
     assert "Service.Environment" in found
-    assert [] == [line for line in render(root).splitlines() if "@" in line and not line.startswith("#")]
+    assert [] == [line for line in render_unit(root).splitlines() if "@" in line and not line.startswith("#")]
 
 
 def test_watchdog_and_nice_follow_the_settings(
@@ -100,7 +100,7 @@ def test_watchdog_and_nice_follow_the_settings(
     state = tmp_path_factory.mktemp("elsewhere") / "state"  # outside the root
     config = tmp_path / "exporter.toml"
     config.write_text(f'[parquet_exporter]\nheartbeat_seconds = 20\nnice = 5\nstate_dir = "{state}"\n')
-    found = directives(render(root, config=config))
+    found = directives(render_unit(root, config=config))
     assert (["240"], ["5"]) == (found["Service.WatchdogSec"], found["Service.Nice"])
     assert [str(root.resolve()), f"-{state}"] == words(found["Service.ReadWritePaths"][0])
     assert f"PARQUET_EXPORTER_CONFIG={config.resolve()}" == words(found["Service.Environment"][-1])[0]
@@ -111,7 +111,7 @@ def test_system_scope_runs_as_the_roots_owner(root: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("giving the root to another user needs root")
     os.chown(root, 65534, 65534)
-    found = directives(render(root, scope="system"))
+    found = directives(render_unit(root, scope="system"))
     assert ["multi-user.target"] == found["Install.WantedBy"]
     assert ["nobody"] == found["Service.User"]
     assert 1 == len(found["Service.Group"])
@@ -120,7 +120,7 @@ def test_system_scope_runs_as_the_roots_owner(root: Path) -> None:
 def test_render_cli(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`python -m daemon.cli.systemd` prints the unit; a root that does not exist is one line and exit 2."""
     assert 0 == main(["--root", str(root)])
-    assert render(root) == capsys.readouterr().out
+    assert render_unit(root) == capsys.readouterr().out
     assert 2 == main(["--root", str(root / "missing")])
     assert 1 == len(capsys.readouterr().err.splitlines())
     assert 0 == main(["--path", "--scope", "system"])
@@ -136,14 +136,14 @@ def test_systemd_analyze_verifies_the_rendered_unit(tmp_path: Path, scope: str) 
     (root / "g").mkdir(parents=True)
     folder = tmp_path / "units"
     folder.mkdir()
-    done = verify(render(root, scope="system" if scope == "system" else "user"), folder, scope)
+    done = verify(render_unit(root, scope="system" if scope == "system" else "user"), folder, scope)
     assert (0, "", "") == (done.returncode, done.stdout, done.stderr)
 
 
 @needs_systemd_analyze
 def test_systemd_analyze_catches_a_broken_unit(root: Path, tmp_path: Path) -> None:
     """The check can fail: verify complains about a misspelt key and a bad Nice in an otherwise rendered unit."""
-    broken = render(root).replace("PrivateTmp=", "PrivateTemp=").replace("Nice=10", "Nice=ten")
+    broken = render_unit(root).replace("PrivateTmp=", "PrivateTemp=").replace("Nice=10", "Nice=ten")
     done = verify(broken, tmp_path)
     assert "PrivateTemp" in done.stderr
     assert "ten" in done.stderr
@@ -156,7 +156,7 @@ def test_exec_start_starts_the_daemon_which_notifies(tmp_path: Path, processes: 
     try:
         root = tmp_path / "ops repo 100% $HOME"
         (root / "g" / "reports").mkdir(parents=True)
-        found = directives(render(root))
+        found = directives(render_unit(root))
         env = clean_env({"NOTIFY_SOCKET": abstract_listener.name, "PYTHONUNBUFFERED": "1"})
         proc = processes.popen(
             words(found["Service.ExecStart"][0]),
@@ -204,7 +204,7 @@ def test_install_systemd_print_installs_nothing(root: Path, tmp_path: Path) -> N
     config_home = tmp_path / "config"
     env = {**os.environ, "XDG_CONFIG_HOME": str(config_home)}
     done = run_script("install-systemd", "--print", "--user", "--root", str(root), env=env)
-    assert (0, render(root)) == (done.returncode, done.stdout)
+    assert (0, render_unit(root)) == (done.returncode, done.stdout)
     assert not config_home.exists()
 
 

@@ -96,7 +96,7 @@ def write_report(settings: Settings, out: Path | None = None, days: int | None =
     started = time.perf_counter()
     target = out or settings.report_path
     sections = build(settings, days or settings.report_days)
-    page = render(sections, settings, days or settings.report_days)
+    page = render_page(sections, settings, days or settings.report_days)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -601,7 +601,7 @@ def _text(v: object) -> str:
 
 
 def _cell(v: object) -> str:
-    """A value for the page's HTML tables (escaped where the page is written, in `render`)."""
+    """A value for the page's HTML tables (escaped where the page is written, in `render_page`)."""
     if v is None:
         return ""
     if isinstance(v, float):
@@ -640,7 +640,7 @@ footer { color: var(--muted); padding: 0 28px 24px; font-size: 12px; }
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
 
 
-def render(sections: Sequence[Section], settings: Settings, days: int) -> str:
+def render_page(sections: Sequence[Section], settings: Settings, days: int) -> str:
     """The whole page as one string: inline CSS, one inline plotly.js, one div per chart."""
     from plotly.offline import get_plotlyjs
 

@@ -181,7 +181,7 @@ class Validation:
     query_rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
-def validate(settings: Settings, state: State | None) -> Validation:
+def validate_outputs(settings: Settings, state: State | None) -> Validation:
     """Check every output: DuckDB reads it, its types equal the schema, its row count equals the state (or a
     published file's footer); every output the state records exists locally. A bad file is one problem naming
     it, and the checks go on after it."""

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 import click
 
 from daemon import __version__
-from daemon.cli.formats import FORMATS, Format, json_text, printable, render
+from daemon.cli.formats import FORMATS, Format, escape_json_controls, format_rows, printable
 from daemon.convert.digest import Prefetched, Spare
 from daemon.convert.inputs import likely_csv_sources
 from daemon.errors import ConfigError, ExporterError
@@ -405,13 +405,13 @@ def demo(root: Path, days: int, end: dt.date | None, seed: int) -> int:
 @common
 def validate(settings: Settings) -> int:
     """Check every output with DuckDB: readable, exact schema, row counts equal the state."""
-    from daemon.analytics.views import validate as run_validation
+    from daemon.analytics.views import validate_outputs
     from daemon.state.database import State
 
     state_file = settings.state_file
     state = State(state_file, readonly=True) if state_file.exists() else None
     try:
-        result = run_validation(settings, state)
+        result = validate_outputs(settings, state)
     finally:
         if state is not None:
             state.close()
@@ -472,7 +472,7 @@ def query(settings: Settings, sql: str | None, command: str | None, fmt: str | N
     except duckdb.Error as exc:
         raise ExporterClickError(ExporterError(str(exc).splitlines()[0])) from None
     # color=True: click would strip what looks like a colour code from piped output, changing the data
-    click.echo(render(result.columns, result.rows, chosen, terminal=tty, total=result.total), nl=False, color=True)
+    click.echo(format_rows(result.columns, result.rows, chosen, terminal=tty, total=result.total), nl=False, color=True)
     return 0
 
 
@@ -756,7 +756,9 @@ def logs(
 
     def show(line: str) -> None:
         if as_json or not sys.stdout.isatty():
-            click.echo(json_text(line) if as_json else human(line)[0], color=True)  # human() escapes its text
+            click.echo(
+                escape_json_controls(line) if as_json else human(line)[0], color=True
+            )  # human() escapes its text
         else:
             text, style = human(line)
             console.print(Text(text, style=style))

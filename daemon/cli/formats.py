@@ -48,7 +48,7 @@ def printable(text: str, *, keep: str = "") -> str:
     return _CONTROL.sub(_escape, text)
 
 
-def json_text(text: str) -> str:
+def escape_json_controls(text: str) -> str:
     """JSON text with DEL and C1 characters written as `\\u` escapes: the same JSON value, no raw control byte
     (json.dumps already escapes C0; these can only occur inside strings, so the document stays valid)."""
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
@@ -81,7 +81,7 @@ def _json_value(v: Any) -> Any:
     return cell(v)
 
 
-def render(
+def format_rows(
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
     fmt: Format,
@@ -95,8 +95,8 @@ def render(
     if fmt in ("json", "nl"):
         objects = [{c: _json_value(v) for c, v in zip(columns, r, strict=True)} for r in rows]
         if fmt == "nl":
-            return "".join(json_text(json.dumps(o, ensure_ascii=False)) + "\n" for o in objects)
-        return json_text(json.dumps(objects, indent=2, ensure_ascii=False)) + "\n"
+            return "".join(escape_json_controls(json.dumps(o, ensure_ascii=False)) + "\n" for o in objects)
+        return escape_json_controls(json.dumps(objects, indent=2, ensure_ascii=False)) + "\n"
     if fmt == "csv":
 
         def text(v: Any) -> str:

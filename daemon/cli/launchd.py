@@ -13,7 +13,7 @@ TEMPLATE = PROJECT_DIR / "launchd" / "com.02luka.parquet_export.plist"
 LABEL = "com.02luka.parquet_export"
 
 
-def render(
+def render_plist(
     root: Path, *, project_dir: Path = PROJECT_DIR, config: Path | None = None, template: Path = TEMPLATE
 ) -> str:
     """The template with @ROOT@, @PROJECT_DIR@ and @CONFIG@ replaced; checked to parse as a plist."""
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--config", type=Path, default=None)
     args = parser.parse_args(argv)
-    sys.stdout.write(render(args.root, config=args.config))
+    sys.stdout.write(render_plist(args.root, config=args.config))
     return 0
 
 

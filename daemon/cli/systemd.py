@@ -61,7 +61,7 @@ def _writable(settings: Settings) -> str:
     return " ".join([_quoted(str(root)), *("-" + _quoted(str(folder)) for folder in outside)])
 
 
-def render(
+def render_unit(
     root: Path,
     *,
     project_dir: Path = PROJECT_DIR,
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(unit_path(args.scope))
         return 0
     try:
-        text = render(args.root, config=args.config, scope=args.scope)
+        text = render_unit(args.root, config=args.config, scope=args.scope)
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -247,7 +247,7 @@ def _zone_offsets(utc: pl.Series, timezone: str) -> pl.Series:
     return local.dt.replace_time_zone(None) - utc
 
 
-def local_date(utc: pl.Expr, timezone: str) -> pl.Expr:
+def zone_dates(utc: pl.Expr, timezone: str) -> pl.Expr:
     """The calendar date in `timezone` of naive-UTC instants (a zone conversion per row)."""
     return utc.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date()
 
@@ -312,7 +312,7 @@ def staged(frame: pl.LazyFrame, spec: DatasetSpec, source_timezone: str, *, deci
 def good_rows(frame: pl.LazyFrame, spec: DatasetSpec, timezone: str) -> pl.LazyFrame:
     """The rows of a staged frame that are written, in the schema's columns and order (not sorted)."""
     ts = pl.col(_typed("timestamp"))
-    date_partition = local_date(ts, timezone).alias("date_partition")
+    date_partition = zone_dates(ts, timezone).alias("date_partition")
     return frame.filter(pl.col(REASON).is_null()).select(
         [pl.col(_typed(c.name)).alias(c.name) for c in spec.input_columns] + [date_partition]
     )

@@ -20,10 +20,10 @@ from daemon.convert.coerce import (
     REASON,
     RECORD,
     common_timestamps,
-    local_date,
     parse_timestamps,
     steady_around,
     steady_offset,
+    zone_dates,
 )
 from daemon.convert.csv.head import CsvHead
 from daemon.convert.csv.streamed import (
@@ -119,7 +119,7 @@ def stream_fast(
     if first_instant is not None and FIRST_INSTANT_MIN <= first_instant <= FIRST_INSTANT_MAX:
         offset = steady_around(settings.timezone, first_instant.year, first_instant.month)
     ts = pl.col("timestamp")
-    date_partition = (ts + offset).dt.date() if offset is not None else local_date(ts, settings.timezone)
+    date_partition = (ts + offset).dt.date() if offset is not None else zone_dates(ts, settings.timezone)
     frame = scan.select(columns).with_columns(date_partition.alias("date_partition"))
 
     def records() -> int:
