@@ -42,8 +42,9 @@ class LogFile(logging.handlers.RotatingFileHandler):
     should be, a read-only or missing folder) instead of printing a traceback for every line. Each line is
     tried again, so the log resumes when the cause is fixed; a later failure is reported once again."""
 
-    def __init__(self, filename: Path, **kwargs: Any) -> None:
+    def __init__(self, filename: Path, *, complain: bool = True, **kwargs: Any) -> None:
         super().__init__(filename, **kwargs)
+        self.complain = complain  # False in a helper process: its parent already says it, once
         self.failing = False
         self._failed_now = False
 
@@ -58,6 +59,8 @@ class LogFile(logging.handlers.RotatingFileHandler):
         if self.failing:
             return
         self.failing = True
+        if not self.complain:
+            return
         exc = sys.exc_info()[1]
         why = (exc.strerror if isinstance(exc, OSError) else None) or f"{type(exc).__name__}: {exc}"
         with contextlib.suppress(Exception):
@@ -130,6 +133,7 @@ def configure(
     backups: int = 5,
     stderr_level: str | None = None,
     stderr_renderer: Literal["json", "console"] = "json",
+    complain: bool = True,
 ) -> None:
     """Send structlog events as JSON lines to `log_file` (rotating by size), and optionally to stderr
     (from `stderr_level` up, as JSON or as the console renderer's lines); stderr is left out when it is
@@ -143,7 +147,9 @@ def configure(
     if log_file is not None:
         with contextlib.suppress(OSError):  # if it cannot be made, LogFile says so at the first line
             log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = LogFile(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True)
+        file_handler = LogFile(
+            log_file, complain=complain, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
+        )
         file_handler.setFormatter(_formatter("json"))
         file_handler.addFilter(_not_benign)
         logger.addHandler(file_handler)

@@ -63,4 +63,5 @@ def test_query_and_validate_under_a_glob_like_root(odd_root: gen.GeneratedRoot, 
     assert {**expected, "rejects": 1} == {row["d"]: row["n"] for row in json.loads(result.out)}
     validated = run_cli("validate", "--root", odd_root.root)
     assert 0 == validated.code, validated.out + validated.err
-    assert f"Checked {len(odd_root.outputs) + 1} files" in validated.out
+    # every output (the generated ones and the added daily file) and the added file's rejects file
+    assert f"Checked {len(odd_root.outputs) + 2} files" in validated.out

@@ -279,17 +279,32 @@ def test_empty_file_is_unreadable(data: bytes) -> None:
 
 
 @pytest.mark.parametrize(
+    ("data", "bad_lines"),
+    [
+        (csv_bytes([ROWS[0], "2025-10-28T01:00:00Z,café,SELECT,1.5,10,1,true,orders,idx,,"], encoding="latin-1"), [3]),
+        (csv_bytes(ROWS) + b"\xff\xfe\xfd\n", [6]),
+    ],
+    ids=["latin-1", "trailing-garbage"],
+)
+def test_non_utf8_rows_are_rejected_and_the_rest_kept(data: bytes, bad_lines: list[int]) -> None:
+    """A record whose bytes are not UTF-8 is rejected with its line number and the reason; the others are
+    written (issue 12: undecodable rows are rejected, never the whole file, never dropped)."""
+    result = converted(data)
+    assert bad_lines == [line for line, _, _, _ in rejects(result)]
+    assert all(why.startswith("not UTF-8: invalid byte") for _, _, _, why in rejects(result))
+    assert result.good.height == result.rows_in - len(bad_lines)
+
+
+@pytest.mark.parametrize(
     "data",
     [
-        csv_bytes(["2025-10-28T01:00:00Z,café,SELECT,1.5,10,1,true,orders,idx,,"], encoding="latin-1"),
-        csv_bytes(ROWS) + b"\xff\xfe\xfd\n",
         b"\xc3" + csv_bytes(ROWS),
         codecs.BOM_UTF16_LE + csv_bytes(ROWS, encoding="utf-16-le") + b"\x00",  # odd byte count
     ],
-    ids=["latin-1", "trailing-garbage", "leading-garbage", "utf16-truncated"],
+    ids=["leading-garbage", "utf16-truncated"],
 )
 def test_non_utf8_bytes_are_unreadable(data: bytes) -> None:
-    """Bytes that are neither UTF-8 nor BOM-marked UTF-16 raise UnreadableInput."""
+    """A header that is not UTF-8, or bytes that are not BOM-marked UTF-16 to the end, raise UnreadableInput."""
     with pytest.raises(UnreadableInput):
         converted(data)
 
@@ -420,7 +435,20 @@ def test_advisor_out_of_range_number_is_rejected_not_nulled() -> None:
     data = b'{"timestamp": "2025-10-28T03:00:00Z", "recommendations": [{"table": "a", "estimated_speedup": 1e400}]}'
     result = split(read_index_advisor(data, INDEX_ADVISOR), INDEX_ADVISOR)
     assert 0 == result.good.height
-    assert [(1, "estimated_speedup is out of range for a DOUBLE")] == [(r, why) for _, r, _, why in rejects(result)]
+    assert [(1, "estimated_speedup: cannot read '1e400' as DOUBLE")] == [(r, why) for _, r, _, why in rejects(result)]
+    [(_, _, raw, _)] = rejects(result)
+    assert '"estimated_speedup": 1e400' in raw  # the source's text, not a float's (issue 12: raw keeps it)
+
+
+def test_advisor_report_timestamp_out_of_range_rejects_the_rows_that_need_it() -> None:
+    """A report timestamp no instant can hold (1e400) is kept as its text; a recommendation dated by it is
+    rejected with the reason, never written with a made-up time."""
+    data = b'{"timestamp": 1e400, "recommendations": [{"table": "a"}]}'
+    result = split(read_index_advisor(data, INDEX_ADVISOR), INDEX_ADVISOR)
+    assert 0 == result.good.height
+    [(_, record, _, why)] = rejects(result)
+    assert 1 == record
+    assert "1e400" in why
 
 
 def test_advisor_numbers_as_text_and_integers() -> None:
@@ -454,7 +482,6 @@ def test_advisor_empty_recommendations() -> None:
         (json.dumps({"timestamp": REPORT_TS, "recommendations": {"table": "a"}}).encode(), "recommendations"),
         (json.dumps({"timestamp": REPORT_TS, "Recommendations": []}).encode(), "recommendations"),
         (advisor([], timestamp={"at": REPORT_TS}), "report timestamp is a JSON object"),
-        (b'{"timestamp": 1e400, "recommendations": []}', "report timestamp is out of range"),
         (b'{"timestamp": "2025-10-28T03:00:00Z", "recommendations": [{"estimated_speedup": NaN}]}', "NaN"),
         (b'{"timestamp": "2025-10-28T03:00:00Z", "recommendations": [{"estimated_cost": -Infinity}]}', "Infinity"),
         (b'{"timestamp": "2025-10-28T03:00:00Z", "recommendations": [', "invalid JSON"),
@@ -472,7 +499,6 @@ def test_advisor_empty_recommendations() -> None:
         "recommendations-object",
         "wrong-case-key",
         "timestamp-object",
-        "timestamp-overflow",
         "nan",
         "infinity",
         "truncated",
@@ -641,7 +667,7 @@ def test_summary_blank_lines_and_comments_are_skipped() -> None:
         ('2025-10-28T03:00:00Z vacuum ms=5 note="open', "cannot split key=value pairs"),
         ("{not json", "invalid JSON"),
         ('{"metric_value": NaN, "timestamp": "2025-10-28T03:00:00Z"}', "NaN is not valid JSON"),
-        ('{"timestamp": "2025-10-28T03:00:00Z", "metric_value": 1e400}', "metric_value is out of range"),
+        ('{"timestamp": "2025-10-28T03:00:00Z", "metric_value": 1e400}', "metric_value: cannot read '1e400' as DOUBLE"),
         ('{"timestamp": "2025-10-28T03:00:00Z", "metric_name": ["a"]}', "metric_name is a JSON array"),
         ('{"timestamp": {"at": 1}}', "timestamp is a JSON object"),
         ('{"timestamp": "2025-10-28T03:00:00Z", "metric_value": "high"}', "metric_value: cannot read 'high'"),
@@ -685,7 +711,12 @@ def test_summary_empty_file_has_zero_rows() -> None:
         assert (0, 0) == (result.good.height, result.bad.height)
 
 
-def test_summary_non_utf8_is_unreadable() -> None:
-    """A summary that is not UTF-8 raises UnreadableInput."""
-    with pytest.raises(UnreadableInput, match="not UTF-8"):
-        read_summary("Total: 5 café\n".encode("latin-1"), OPTIMIZATION_SUMMARY)
+def test_summary_line_not_utf8_is_rejected_with_its_bytes_shown() -> None:
+    """A summary line that is not UTF-8 is rejected with its line number and its bytes escaped; the other
+    lines are read (issue 12: undecodable rows are rejected, not the whole file)."""
+    data = b"2025-10-28T01:00:00Z vacuum duration_ms=5\n" + "Total: 5 café\n".encode("latin-1")
+    result = split(read_summary(data, OPTIMIZATION_SUMMARY), OPTIMIZATION_SUMMARY)
+    assert 1 == result.good.height
+    [(line, record, raw, why)] = rejects(result)
+    assert (2, 2, "Total: 5 caf\\xe9") == (line, record, raw)
+    assert why.startswith("not UTF-8: invalid byte 0xe9")

@@ -93,7 +93,8 @@ def test_every_command_shows_escapes_on_a_terminal(hostile_root: Path) -> None:
     assert_no_raw_escape(export)
     assert b"\\x1b]0;PWNED\\x07" in export  # the failure message names the header, escaped
     commands = {
-        "table": ("query", "SELECT * FROM query_performance ORDER BY timestamp"),
+        # the dataset's own columns (the year and month partition keys would not fit 200 columns as well)
+        "table": ("query", "SELECT * EXCLUDE (year, month) FROM query_performance ORDER BY timestamp"),
         "narrow": ("query", "SELECT query_hash, table_name, index_used FROM query_performance ORDER BY timestamp"),
         "csv": ("query", "SELECT * FROM optimization_events", "--format", "csv"),
         "markdown": ("query", "SELECT * FROM index_recommendations", "--format", "markdown"),

@@ -259,10 +259,10 @@ class _Printer:
     def echo(self, text: str, *, err: bool = False) -> None:
         if self.as_json or (self.quiet and not err):
             return
-        if self.progress is not None:
+        if self.progress is not None and not err:
             from rich.text import Text
 
-            self.progress.console.print(Text(printable(text)), highlight=False, stderr=err)  # never markup
+            self.progress.console.print(Text(printable(text)), highlight=False)  # a Text is never markup
         else:
             say(text, err=err)
 
@@ -825,14 +825,14 @@ def main(argv: Sequence[str] | None = None, *, spare: Spare | None = None) -> in
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
-    except click.UsageError as exc:  # one line, like every other error; exit 2
-        where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-        say(f"error: {exc.format_message()}{where}", err=True)
-        return exc.exit_code
     except click.ClickException as exc:
         if _command(argv) == "health":  # Nagios reads 2 as CRITICAL: a check that could not run is UNKNOWN
-            click.echo(f"UNKNOWN - {exc.format_message()}")
+            say(f"UNKNOWN - {exc.format_message()}")
             return 3
+        if isinstance(exc, click.UsageError):  # one line, like every other error; exit 2
+            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            say(f"error: {exc.format_message()}{where}", err=True)
+            return exc.exit_code
         exc.show()
         return _exit_code(exc)
     except click.exceptions.Exit as exc:
