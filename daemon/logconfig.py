@@ -15,9 +15,12 @@ import os
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
+
+if TYPE_CHECKING:
+    from daemon.settings import Settings
 
 LOGGER_NAME = "parquet_exporter"
 FOREIGN_LOGGERS = ("apscheduler", "watchdog")
@@ -123,6 +126,21 @@ class _SyslogPrefix(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return f"<{_SYSLOG_PRIORITY.get(record.levelno, 6)}>{self.inner.format(record)}"
+
+
+def configure_daemon(settings: Settings, *, complain: bool = True) -> None:
+    """The daemon's logging (`run`, and its conversion worker with `complain=False`): the rotating file
+    (none when `log_file = "-"`), and every event on stderr too, where a service manager collects it: JSON
+    lines for journald, launchd or `docker logs`, a coloured line per event on a terminal."""
+    configure(
+        None if settings.log_file == STDERR_ONLY else settings.log_path,
+        level=settings.log_level,
+        max_bytes=settings.log_max_bytes,
+        backups=settings.log_backups,
+        stderr_level=settings.log_level,
+        stderr_renderer="console" if sys.stderr.isatty() else "json",
+        complain=complain,
+    )
 
 
 def configure(

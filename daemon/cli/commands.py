@@ -513,16 +513,7 @@ def run(settings: Settings, once: bool) -> int:
     from daemon.analytics.report import refresh_after_sweep
     from daemon.service.loop import Service
 
-    # Every event also goes to stderr, where a service manager collects it: JSON lines for journald, launchd
-    # or `docker logs`; a coloured line per event on a terminal. log_file = "-" keeps no file of its own.
-    logconfig.configure(
-        None if settings.log_file == logconfig.STDERR_ONLY else settings.log_path,
-        level=settings.log_level,
-        max_bytes=settings.log_max_bytes,
-        backups=settings.log_backups,
-        stderr_level=settings.log_level,
-        stderr_renderer="console" if sys.stderr.isatty() else "json",
-    )
+    logconfig.configure_daemon(settings)
     service = Service(settings, after_sweep=refresh_after_sweep, worker=True)
     meta = click.get_current_context().meta
     for warning in meta[_LOADED].warnings:

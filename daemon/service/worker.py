@@ -110,17 +110,8 @@ def serve(conn: Connection, settings: Settings) -> None:
     from daemon.convert.inputs import classify
     from daemon.state.database import State
 
-    # The daemon's own log configuration (`run`): the same file, every event on stderr for a service manager
-    # too; a log that cannot be written is said once, by the daemon, not again by its worker.
-    logconfig.configure(
-        None if settings.log_file == logconfig.STDERR_ONLY else settings.log_path,
-        level=settings.log_level,
-        max_bytes=settings.log_max_bytes,
-        backups=settings.log_backups,
-        stderr_level=settings.log_level,
-        stderr_renderer="console" if sys.stderr.isatty() else "json",
-        complain=False,
-    )
+    # the daemon's own logging; a log that cannot be written is said once, by the daemon, not by its worker
+    logconfig.configure_daemon(settings, complain=False)
     with State(settings.state_file) as state:
         exporter = Exporter(settings, state)
         while True:
