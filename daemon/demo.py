@@ -21,21 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.errors import ConfigError
+from daemon.specs import QUERY_PERF
 from daemon.timeutil import zone
 
-COLUMNS = (
-    "timestamp",
-    "query_hash",
-    "query_type",
-    "execution_time_ms",
-    "rows_examined",
-    "rows_returned",
-    "cache_hit",
-    "table_name",
-    "index_used",
-    "cpu_time_ms",
-    "io_wait_ms",
-)
+COLUMNS = tuple(c.name for c in QUERY_PERF.input_columns)  # the daily CSV's header, as the specs say
 QUERY_TYPES = ("SELECT",) * 6 + ("INSERT", "INSERT", "UPDATE", "DELETE")
 TABLES = ("embeddings", "query_log", "users", "sessions", "documents", "audit_events")
 INDEXES = {

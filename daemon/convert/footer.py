@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,18 +125,27 @@ def read_footer(path: Path) -> dict[int, Any]:
     """The file's FileMetaData as nested {field id: value} dicts."""
     with path.open("rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        if size < 12:
-            raise FooterError("too small to be Parquet")
-        fh.seek(size - 8)
-        tail = fh.read(8)
-        if tail[4:] != MAGIC:
-            raise FooterError("no PAR1 magic at the end")
-        length = struct.unpack("<I", tail[:4])[0]
-        if length > size - 12:
-            raise FooterError("footer length out of range")
-        fh.seek(size - 8 - length)
-        buf = fh.read(length)
-    meta, _ = _struct(buf, 0)
+
+        def last(n: int) -> bytes:
+            fh.seek(max(size - n, 0))
+            return fh.read(n)
+
+        return parse_tail(last(8), size, last)
+
+
+def parse_tail(tail: bytes, size: int, more: Callable[[int], bytes]) -> dict[int, Any]:
+    """FileMetaData from the last bytes of a Parquet file of `size` bytes (a local file or a remote object);
+    `more(n)` fetches the last `n` bytes when the footer is longer than `tail`."""
+    if size < 12:
+        raise FooterError("too small to be Parquet")
+    if tail[-4:] != MAGIC:
+        raise FooterError("no PAR1 magic at the end")
+    length = struct.unpack("<I", tail[-8:-4])[0]
+    if length > size - 12:
+        raise FooterError("footer length out of range")
+    if length + 8 > len(tail):
+        tail = more(length + 8)
+    meta, _ = _struct(tail[-8 - length : -8], 0)
     return meta
 
 

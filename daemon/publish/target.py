@@ -79,15 +79,8 @@ class Target(Protocol):
 def metadata_from_tail(tail: bytes, size: int, more: Callable[[int], bytes]) -> dict[str, str]:
     """Our key-value metadata from the last bytes of a Parquet file of `size` bytes; `more(n)` fetches the
     last `n` bytes when the footer is longer than `tail`. Empty when it is not Parquet or not ours."""
-    if len(tail) < 8 or tail[-4:] != footer.MAGIC:
-        return {}
-    length = struct.unpack("<I", tail[-8:-4])[0]
-    if length > size - 12:
-        return {}
-    if length + 8 > len(tail):
-        tail = more(length + 8)
     try:
-        meta, _ = footer._struct(tail[-8 - length : -8], 0)
+        meta = footer.parse_tail(tail, size, more)
     except (footer.FooterError, IndexError, struct.error):
         return {}
     out: dict[str, str] = {}
